@@ -1,0 +1,41 @@
+"""GET /health (alive) and GET /health/ready (database and model provider)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health():
+    return {"status": "ok"}
+
+
+async def readiness(request: Request) -> dict:
+    state = request.app.state
+    checks: dict[str, dict] = {}
+    try:
+        async with state.db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = {"ok": True, "detail": state.db.engine.dialect.name}
+    except Exception as exc:  # report, never raise: this is a probe
+        checks["database"] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+    try:
+        provider = state.providers.default()
+        ok, detail = await asyncio.wait_for(provider.check(), timeout=5)
+        checks["model"] = {"ok": ok, "provider": provider.name, "detail": detail}
+    except Exception as exc:
+        checks["model"] = {"ok": False, "provider": state.providers.default_kind, "detail": str(exc)}
+    return checks
+
+
+@router.get("/health/ready")
+async def ready(request: Request):
+    checks = await readiness(request)
+    ok = all(c["ok"] for c in checks.values())
+    return JSONResponse({"status": "ready" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503)

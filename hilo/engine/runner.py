@@ -1,0 +1,500 @@
+"""The run engine: every channel ends here.
+
+A run is executed by a background task of the process that created it (never inside
+the HTTP request). States follow OpenAI's machine::
+
+    queued -> in_progress -> completed | incomplete | failed | requires_action
+    requires_action -> queued (tool outputs) ; any active -> cancelling -> cancelled
+    any active -> expired (past HILO_RUN_TIMEOUT)
+
+Every transition is a conditional UPDATE (``... WHERE status IN (...)``), so a cancel or
+an expiry decided by another request or another replica always wins cleanly over a
+task that is still writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hilo import serialize
+from hilo.config import Settings
+from hilo.db import models as m
+from hilo.db.session import Database
+from hilo.engine import context as ctx
+from hilo.engine.events import EventBus
+from hilo.ids import new_id
+from hilo.providers.base import (
+    Finish,
+    ModelProvider,
+    ModelRequest,
+    ProviderError,
+    TextDelta,
+    ToolCallDelta,
+)
+from hilo.providers.registry import Providers
+
+log = logging.getLogger("hilo.engine")
+
+ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
+TERMINAL = ("cancelled", "failed", "completed", "incomplete", "expired")
+
+
+def now() -> int:
+    return int(time.time())
+
+
+@dataclass(slots=True)
+class _Output:
+    """What one model call produced."""
+
+    message: m.Message | None = None
+    message_step: m.RunStep | None = None
+    text: list[str] = field(default_factory=list)
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    tool_step_id: str | None = None
+    finish: Finish | None = None
+
+
+class RunEngine:
+    def __init__(self, db: Database, providers: Providers, bus: EventBus, settings: Settings):
+        self.db = db
+        self.providers = providers
+        self.bus = bus
+        self.settings = settings
+        self.tasks: dict[str, asyncio.Task] = {}
+        self._cancel_reason: dict[str, str] = {}
+        self._slots = asyncio.Semaphore(settings.max_concurrent_runs)
+        self._sweeper: asyncio.Task | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start_background(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+        tasks = list(self.tasks.items())
+        for run_id, task in tasks:
+            self._cancel_reason[run_id] = "shutdown"
+            task.cancel()
+        tasks = [t for _, t in tasks]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def start(self, run_id: str) -> None:
+        """Execute (or resume) a queued run in the background."""
+        task = asyncio.create_task(self._drive(run_id), name=f"run:{run_id}")
+        self.tasks[run_id] = task
+        task.add_done_callback(lambda _t: self.tasks.pop(run_id, None))
+
+    # ------------------------------------------------------------------ events
+    def _emit(self, run: m.Run, event: str, obj: Any = None, payload: Any = None) -> None:
+        if not self.bus.wants(run.id):
+            return
+        if payload is None:
+            if isinstance(obj, m.Message):
+                payload = serialize.message(obj)
+            elif isinstance(obj, m.RunStep):
+                payload = serialize.step(obj)
+            else:
+                payload = serialize.run(run)
+        self.bus.publish(run.id, event, payload)
+
+    # ------------------------------------------------------------------ transitions
+    async def transition(
+        self, session: AsyncSession, run: m.Run, allowed: tuple[str, ...], **values: Any
+    ) -> bool:
+        result = await session.execute(
+            update(m.Run).where(m.Run.id == run.id, m.Run.status.in_(allowed)).values(**values)
+        )
+        if result.rowcount != 1:
+            return False
+        for key, value in values.items():
+            setattr(run, key, value)
+        return True
+
+    async def _release_thread(self, session: AsyncSession, run: m.Run) -> None:
+        await session.execute(
+            update(m.Thread)
+            .where(m.Thread.id == run.thread_id, m.Thread.active_run_id == run.id)
+            .values(active_run_id=None)
+        )
+
+    async def _current_status(self, run_id: str) -> m.Run | None:
+        async with self.db.sessionmaker() as session:
+            return await session.get(m.Run, run_id)
+
+    # ------------------------------------------------------------------ execution
+    async def _drive(self, run_id: str) -> None:
+        try:
+            async with self._slots:
+                await self._execute(run_id)
+        except asyncio.CancelledError:
+            # Cancelled before _execute took over (e.g. waiting for a slot).
+            reason = self._cancel_reason.pop(run_id, None)
+            run = await self._current_status(run_id) if reason else None
+            if run is not None:
+                await self._end_for(run, reason)
+        except Exception:  # the engine must never die with a run left hanging
+            log.exception("run %s crashed", run_id)
+            run = await self._current_status(run_id)
+            if run is not None:
+                await self._end(run, "failed", {"code": "server_error", "message": "Internal error while executing the run."})
+
+    async def _execute(self, run_id: str) -> None:
+        async with self.db.sessionmaker() as session:
+            run = await session.get(m.Run, run_id)
+            if run is None:
+                return
+            started = run.started_at or now()
+            if not await self.transition(session, run, ("queued",), status="in_progress", started_at=started):
+                return
+            await session.commit()
+        self._emit(run, "thread.run.in_progress")
+        remaining = (run.expires_at or (now() + self.settings.run_timeout)) - time.time()
+        out = _Output()
+        try:
+            async with asyncio.timeout(max(0.0, remaining)):
+                await self._loop(run, out)
+        except TimeoutError:
+            await self._end_for(run, "expired", out)
+        except asyncio.CancelledError:
+            await self._end_for(run, self._cancel_reason.pop(run.id, "cancelled"), out)
+            raise
+        except ProviderError as exc:
+            log.warning("run %s: model failed: %s", run.id, exc)
+            await self._end(run, "failed", {"code": exc.code, "message": f"The model failed: {exc}"}, out)
+        except ctx.PromptTooLong as exc:
+            await self._end(run, "incomplete", incomplete={"reason": "max_prompt_tokens"}, note=str(exc))
+
+    async def _end_for(self, run: m.Run, reason: str, out: _Output | None = None) -> None:
+        if reason == "expired":
+            await self._end(run, "expired", self._expired_error(), out)
+        elif reason == "shutdown":
+            await self._end(run, "failed", {"code": "server_error", "message": "The server shut down while this run was in progress; send the message again."}, out)
+        else:
+            await self._end(run, "cancelled", None, out)
+
+    def _expired_error(self) -> dict[str, str]:
+        return {"code": "server_error", "message": f"The run expired: it did not finish within {self.settings.run_timeout:g} seconds."}
+
+    async def _loop(self, run: m.Run, out: _Output) -> None:
+        provider, model_name = self.providers.resolve(run.model)
+        tools = [t for t in (run.tools or []) if t.get("type") == "function"]
+        tool_schemas = [{"type": "function", "function": t["function"]} for t in tools]
+        async with self.db.sessionmaker() as session:
+            context = await ctx.build(
+                session, run,
+                context_tokens=provider.context_tokens,
+                supports_images=provider.supports_images,
+                tools=tool_schemas,
+                max_messages=self.settings.context_max_messages,
+                files_dir=self.settings.files_dir,
+            )
+        request = ModelRequest(
+            model=model_name,
+            messages=context.messages,
+            tools=tool_schemas,
+            tool_choice=_tool_choice(run.tool_choice) if tool_schemas else None,
+            parallel_tool_calls=run.parallel_tool_calls,
+            temperature=run.temperature,
+            top_p=run.top_p,
+            max_tokens=run.max_completion_tokens,
+            response_format=run.response_format if isinstance(run.response_format, dict) else None,
+        )
+        await self._call_model(run, provider, request, out)
+        finish = out.finish or Finish()
+        usage = _add_usage(run.usage, finish.prompt_tokens or context.prompt_tokens,
+                           finish.completion_tokens if finish.completion_tokens is not None
+                           else ctx.estimate_tokens("".join(out.text)))
+        if out.calls:
+            await self._require_action(run, out, usage)
+        else:
+            incomplete = None
+            if finish.reason == "length" and run.max_completion_tokens:
+                incomplete = {"reason": "max_completion_tokens"}
+            await self._complete(run, out, usage, incomplete)
+
+    async def _call_model(self, run: m.Run, provider: ModelProvider, request: ModelRequest, out: _Output) -> None:
+        async for event in provider.stream(request):
+            if isinstance(event, TextDelta):
+                if not event.text:
+                    continue
+                if out.message is None:
+                    await self._open_message(run, out)
+                out.text.append(event.text)
+                if self.bus.wants(run.id):
+                    self.bus.publish(run.id, "thread.message.delta", {
+                        "id": out.message.id,
+                        "object": "thread.message.delta",
+                        "delta": {"content": [{"index": 0, "type": "text", "text": {"value": event.text, "annotations": []}}]},
+                    })
+            elif isinstance(event, ToolCallDelta):
+                self._tool_delta(run, out, event)
+            elif isinstance(event, Finish):
+                out.finish = event
+
+    async def _open_message(self, run: m.Run, out: _Output) -> None:
+        ts = now()
+        message = m.Message(
+            id=new_id("msg"), thread_id=run.thread_id, created_at=ts, role="assistant",
+            content=[], status="in_progress", assistant_id=run.assistant_id, run_id=run.id,
+            attachments=[], metadata_={},
+        )
+        step = m.RunStep(
+            id=new_id("step"), run_id=run.id, thread_id=run.thread_id, assistant_id=run.assistant_id,
+            created_at=ts, type="message_creation", status="in_progress",
+            step_details={"type": "message_creation", "message_creation": {"message_id": message.id}},
+            metadata_={},
+        )
+        async with self.db.sessionmaker() as session:
+            session.add_all([message, step])
+            await session.commit()
+        out.message, out.message_step = message, step
+        self._emit(run, "thread.run.step.created", step)
+        self._emit(run, "thread.run.step.in_progress", step)
+        self._emit(run, "thread.message.created", message)
+        self._emit(run, "thread.message.in_progress", message)
+
+    def _tool_delta(self, run: m.Run, out: _Output, delta: ToolCallDelta) -> None:
+        call = out.calls.get(delta.index)
+        if call is None:
+            call = out.calls[delta.index] = {
+                "id": delta.id or new_id("call"),
+                "type": "function",
+                "function": {"name": delta.name or "", "arguments": "", "output": None},
+            }
+        elif delta.name:
+            call["function"]["name"] += delta.name
+        call["function"]["arguments"] += delta.arguments
+        if out.tool_step_id is None:
+            out.tool_step_id = new_id("step")
+            self._emit(run, "thread.run.step.created", payload=self._tool_step_payload(run, out, "in_progress"))
+        if self.bus.wants(run.id):
+            self.bus.publish(run.id, "thread.run.step.delta", {
+                "id": out.tool_step_id,
+                "object": "thread.run.step.delta",
+                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [{
+                    "index": delta.index, "id": call["id"], "type": "function",
+                    "function": {"name": delta.name or call["function"]["name"], "arguments": delta.arguments, "output": None},
+                }]}},
+            })
+
+    def _tool_step_payload(self, run: m.Run, out: _Output, status: str) -> dict[str, Any]:
+        return serialize.step(self._tool_step(run, out, status))
+
+    def _tool_step(self, run: m.Run, out: _Output, status: str) -> m.RunStep:
+        return m.RunStep(
+            id=out.tool_step_id, run_id=run.id, thread_id=run.thread_id, assistant_id=run.assistant_id,
+            created_at=now(), type="tool_calls", status=status,
+            step_details={"type": "tool_calls", "tool_calls": [out.calls[i] for i in sorted(out.calls)]},
+            metadata_={},
+        )
+
+    async def _close_message(self, session: AsyncSession, out: _Output, status: str, usage: dict | None) -> None:
+        if out.message is None:
+            return
+        ts = now()
+        msg, step = out.message, out.message_step
+        msg.content = [{"type": "text", "text": {"value": "".join(out.text), "annotations": []}}]
+        msg.status = "completed" if status == "completed" else "incomplete"
+        if status == "completed":
+            msg.completed_at = ts
+        else:
+            msg.incomplete_at = ts
+            msg.incomplete_details = {"reason": "run_" + status if status in ("cancelled", "expired", "failed") else "max_tokens"}
+        await session.execute(
+            update(m.Message).where(m.Message.id == msg.id).values(
+                content=msg.content, status=msg.status, completed_at=msg.completed_at,
+                incomplete_at=msg.incomplete_at, incomplete_details=msg.incomplete_details,
+            )
+        )
+        step.status = {"completed": "completed", "incomplete": "completed"}.get(status, status)
+        stamp = {"completed": "completed_at", "cancelled": "cancelled_at", "failed": "failed_at", "expired": "expired_at"}
+        setattr(step, stamp.get(step.status, "completed_at"), ts)
+        step.usage = usage
+        await session.execute(
+            update(m.RunStep).where(m.RunStep.id == step.id).values(
+                status=step.status, completed_at=step.completed_at, cancelled_at=step.cancelled_at,
+                failed_at=step.failed_at, expired_at=step.expired_at, usage=usage,
+            )
+        )
+
+    async def _complete(self, run: m.Run, out: _Output, usage: dict, incomplete: dict | None) -> None:
+        status = "incomplete" if incomplete else "completed"
+        async with self.db.sessionmaker() as session:
+            values: dict[str, Any] = {"status": status, "usage": usage, "required_action": None}
+            if status == "completed":
+                values["completed_at"] = now()
+            else:
+                values["incomplete_details"] = incomplete
+            if not await self.transition(session, run, ("in_progress",), **values):
+                await session.rollback()
+                return await self._lost_race(run, out)
+            await self._close_message(session, out, status, usage)
+            await self._release_thread(session, run)
+            await session.commit()
+        if out.message is not None:
+            self._emit(run, "thread.message.completed" if status == "completed" else "thread.message.incomplete", out.message)
+            self._emit(run, "thread.run.step.completed", out.message_step)
+        self._emit(run, f"thread.run.{status}")
+
+    async def _require_action(self, run: m.Run, out: _Output, usage: dict) -> None:
+        calls = [out.calls[i] for i in sorted(out.calls)]
+        if not run.parallel_tool_calls and len(calls) > 1:
+            calls = calls[:1]
+            out.calls = {0: calls[0]}
+        step = self._tool_step(run, out, "in_progress")
+        required = {
+            "type": "submit_tool_outputs",
+            "submit_tool_outputs": {"tool_calls": [
+                {"id": c["id"], "type": "function", "function": {"name": c["function"]["name"], "arguments": c["function"]["arguments"]}}
+                for c in calls
+            ]},
+        }
+        async with self.db.sessionmaker() as session:
+            if not await self.transition(session, run, ("in_progress",), status="requires_action", required_action=required, usage=usage):
+                await session.rollback()
+                return await self._lost_race(run, out)
+            if out.message is not None:
+                await self._close_message(session, out, "completed", None)
+            session.add(step)
+            await session.commit()
+        if out.message is not None:
+            self._emit(run, "thread.message.completed", out.message)
+            self._emit(run, "thread.run.step.completed", out.message_step)
+        self._emit(run, "thread.run.requires_action")
+
+    async def _lost_race(self, run: m.Run, out: _Output) -> None:
+        """Someone else (cancel, expiry, another replica) ended the run first."""
+        current = await self._current_status(run.id)
+        if current is not None:
+            async with self.db.sessionmaker() as session:
+                await self._close_message(session, out, current.status, None)
+                await session.commit()
+            self._emit(current, f"thread.run.{current.status}")
+
+    async def _end(
+        self,
+        run: m.Run,
+        status: str,
+        error: dict | None = None,
+        out: _Output | None = None,
+        incomplete: dict | None = None,
+        note: str | None = None,
+    ) -> None:
+        ts = now()
+        values: dict[str, Any] = {"status": status, "required_action": None}
+        if error:
+            values["last_error"] = error
+        if incomplete:
+            values["incomplete_details"] = incomplete
+        stamp = {"failed": "failed_at", "cancelled": "cancelled_at", "completed": "completed_at"}.get(status)
+        if stamp:
+            values[stamp] = ts
+        async with self.db.sessionmaker() as session:
+            if not await self.transition(session, run, ACTIVE, **values):
+                return
+            if out is not None:
+                await self._close_message(session, out, status, None)
+            await session.execute(
+                update(m.RunStep)
+                .where(m.RunStep.run_id == run.id, m.RunStep.status == "in_progress")
+                .values(status=status if status in ("failed", "cancelled", "expired") else "failed",
+                        **{("expired_at" if status == "expired" else "cancelled_at" if status == "cancelled" else "failed_at"): ts})
+            )
+            await session.execute(
+                update(m.Message)
+                .where(m.Message.run_id == run.id, m.Message.status == "in_progress")
+                .values(status="incomplete", incomplete_at=ts, incomplete_details={"reason": f"run_{status}"})
+            )
+            await self._release_thread(session, run)
+            await session.commit()
+        if note:
+            log.info("run %s %s: %s", run.id, status, note)
+        self._emit(run, f"thread.run.{status}")
+
+    # ------------------------------------------------------------------ API hooks
+    async def cancel(self, run_id: str) -> m.Run | None:
+        """Request cancellation; returns the run as it stands afterwards."""
+        async with self.db.sessionmaker() as session:
+            run = await session.get(m.Run, run_id)
+            if run is None or run.status not in ACTIVE:
+                return run
+            if run.status == "cancelling":
+                return run
+            task = self.tasks.get(run_id)
+            if run.status in ("queued", "requires_action") and task is None:
+                # Nothing executes it right now: cancel outright.
+                await session.commit()
+                await self._end(run, "cancelled")
+                return run
+            await self.transition(session, run, ("queued", "in_progress"), status="cancelling")
+            await session.commit()
+        self._emit(run, "thread.run.cancelling")
+        if task is not None:
+            self._cancel_reason[run_id] = "cancelled"
+            task.cancel()
+        return run
+
+    async def recover(self) -> int:
+        """At start-up: nothing a crash left behind hangs. Returns how many runs were touched."""
+        async with self.db.sessionmaker() as session:
+            runs = (await session.scalars(select(m.Run).where(m.Run.status.in_(("queued", "in_progress", "cancelling"))))).all()
+        for run in runs:
+            if run.status == "cancelling":
+                await self._end(run, "cancelled")
+            else:
+                await self._end(run, "failed", {
+                    "code": "server_error",
+                    "message": "The server restarted while this run was in progress; send the message again.",
+                })
+        return len(runs)
+
+    async def expire_due(self) -> int:
+        """Expire every active run past its ``expires_at`` (all replicas may call this)."""
+        async with self.db.sessionmaker() as session:
+            due = (await session.scalars(
+                select(m.Run).where(m.Run.status.in_(ACTIVE), m.Run.expires_at < now())
+            )).all()
+        for run in due:
+            task = self.tasks.get(run.id)
+            if task is not None:
+                self._cancel_reason[run.id] = "expired"
+                task.cancel()
+            else:
+                await self._end(run, "expired", self._expired_error())
+        return len(due)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self.expire_due()
+            except Exception:  # keep sweeping; the database may be back next second
+                log.exception("expiry sweep failed")
+
+
+def _tool_choice(choice: Any) -> Any:
+    if choice is None or isinstance(choice, str):
+        return choice
+    if choice.get("type") == "function":
+        return {"type": "function", "function": {"name": choice["function"]["name"]}}
+    return "auto"
+
+
+def _add_usage(previous: dict | None, prompt: int, completion: int) -> dict[str, int]:
+    prev = previous or {"prompt_tokens": 0, "completion_tokens": 0}
+    p = prev.get("prompt_tokens", 0) + int(prompt or 0)
+    c = prev.get("completion_tokens", 0) + int(completion or 0)
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+__all__ = ["ACTIVE", "TERMINAL", "RunEngine"]

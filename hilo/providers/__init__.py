@@ -1,0 +1,1 @@
+"""Model providers: OpenAI-compatible HTTP, local GGUF, scripted test double."""

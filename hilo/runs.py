@@ -1,0 +1,87 @@
+"""The one call every channel ends in: create a run on a thread and execute it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hilo import serialize
+from hilo.api.errors import bad_request, not_found
+from hilo.api.schemas import dump_response_format, dump_tools
+from hilo.db import models as m
+from hilo.engine.events import EventBus
+from hilo.engine.runner import RunEngine
+from hilo.ids import new_id
+from hilo.store import get_or_404, now
+
+
+async def claim_thread(session: AsyncSession, thread_id: str, run_id: str) -> None:
+    """Mark the thread busy with ``run_id``; one active run per thread, across replicas."""
+    result = await session.execute(
+        update(m.Thread)
+        .where(m.Thread.id == thread_id, m.Thread.active_run_id.is_(None))
+        .values(active_run_id=run_id)
+    )
+    if result.rowcount == 1:
+        return
+    thread = await session.get(m.Thread, thread_id)
+    if thread is None:
+        raise not_found("thread", thread_id)
+    raise bad_request(f"Thread {thread_id} already has an active run {thread.active_run_id}.")
+
+
+async def new_run(
+    session: AsyncSession,
+    engine: RunEngine,
+    thread_id: str,
+    assistant_id: str,
+    options: Any,
+    additional_instructions: str | None = None,
+) -> m.Run:
+    """Insert a queued run (the caller commits, then calls :func:`launch`)."""
+    assistant = await session.get(m.Assistant, assistant_id)
+    if assistant is None:
+        raise not_found("assistant", assistant_id)
+    run_id = new_id("run")
+    await claim_thread(session, thread_id, run_id)
+    fields = options.model_fields_set
+    instructions = options.instructions if "instructions" in fields else assistant.instructions
+    if additional_instructions:
+        instructions = f"{instructions}\n\n{additional_instructions}" if instructions else additional_instructions
+    created = now()
+    run = m.Run(
+        id=run_id, thread_id=thread_id, assistant_id=assistant.id, created_at=created,
+        status="queued",
+        expires_at=created + math.ceil(engine.settings.run_timeout),
+        model=options.model or assistant.model,
+        instructions=instructions,
+        tools=dump_tools(options.tools) if options.tools is not None else (assistant.tools or []),
+        metadata_=options.metadata or {},
+        temperature=options.temperature if options.temperature is not None else assistant.temperature,
+        top_p=options.top_p if options.top_p is not None else assistant.top_p,
+        max_prompt_tokens=options.max_prompt_tokens,
+        max_completion_tokens=options.max_completion_tokens,
+        truncation_strategy=options.truncation_strategy.model_dump() if options.truncation_strategy else {"type": "auto", "last_messages": None},
+        response_format=dump_response_format(options.response_format) if options.response_format is not None else assistant.response_format,
+        tool_choice=(options.tool_choice if isinstance(options.tool_choice, str) or options.tool_choice is None
+                     else options.tool_choice.model_dump(exclude_none=True)) or "auto",
+        parallel_tool_calls=True if options.parallel_tool_calls is None else options.parallel_tool_calls,
+    )
+    session.add(run)
+    return run
+
+
+def launch(engine: RunEngine, bus: EventBus, run: m.Run) -> None:
+    """After commit: announce the run and hand it to the engine."""
+    if bus.wants(run.id):
+        payload = serialize.run(run)
+        bus.publish(run.id, "thread.run.created", payload)
+        bus.publish(run.id, "thread.run.queued", payload)
+    engine.start(run.id)
+
+
+async def run_for(session: AsyncSession, thread_id: str, run_id: str) -> m.Run:
+    return await get_or_404(session, m.Run, run_id, thread_id=thread_id)
