@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     run_timeout: float = 60.0
     max_concurrent_runs: int = 64
     context_max_messages: int = 200
+    max_tool_rounds: int = 8
 
     # Model providers
     llm_provider: str = "auto"  # auto | openai | local | scripted

@@ -15,6 +15,7 @@ task that is still writing.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from hilo.providers.base import (
     ToolCallDelta,
 )
 from hilo.providers.registry import Providers
+from hilo.tools import ServerTool, ToolContext, ToolRegistry, server_tools_of
 
 log = logging.getLogger("hilo.engine")
 
@@ -63,8 +65,20 @@ class _Output:
 
 
 class RunEngine:
-    def __init__(self, db: Database, providers: Providers, bus: EventBus, settings: Settings):
+    def __init__(
+        self,
+        db: Database,
+        providers: Providers,
+        bus: EventBus,
+        settings: Settings,
+        tools: ToolRegistry | None = None,
+        fallback: ModelProvider | None = None,
+    ):
         self.db = db
+        self.tools = tools or ToolRegistry()
+        self.fallback = fallback
+        # What server-side tools may use (database, settings, providers, ...).
+        self.services: dict[str, Any] = {"db": db, "settings": settings, "providers": providers}
         self.providers = providers
         self.bus = bus
         self.settings = settings
@@ -159,18 +173,19 @@ class RunEngine:
             await session.commit()
         self._emit(run, "thread.run.in_progress")
         remaining = (run.expires_at or (now() + self.settings.run_timeout)) - time.time()
-        out = _Output()
+        outs: list[_Output] = []
         try:
             async with asyncio.timeout(max(0.0, remaining)):
-                await self._loop(run, out)
+                await self._loop(run, outs)
         except TimeoutError:
-            await self._end_for(run, "expired", out)
+            await self._end_for(run, "expired", outs[-1] if outs else None)
         except asyncio.CancelledError:
-            await self._end_for(run, self._cancel_reason.pop(run.id, "cancelled"), out)
+            await self._end_for(run, self._cancel_reason.pop(run.id, "cancelled"), outs[-1] if outs else None)
             raise
         except ProviderError as exc:
             log.warning("run %s: model failed: %s", run.id, exc)
-            await self._end(run, "failed", {"code": exc.code, "message": f"The model failed: {exc}"}, out)
+            await self._end(run, "failed", {"code": exc.code, "message": f"The model failed: {exc}"},
+                            outs[-1] if outs else None)
         except ctx.PromptTooLong as exc:
             await self._end(run, "incomplete", incomplete={"reason": "max_prompt_tokens"}, note=str(exc))
 
@@ -185,42 +200,122 @@ class RunEngine:
     def _expired_error(self) -> dict[str, str]:
         return {"code": "server_error", "message": f"The run expired: it did not finish within {self.settings.run_timeout:g} seconds."}
 
-    async def _loop(self, run: m.Run, out: _Output) -> None:
+    async def _loop(self, run: m.Run, outs: list[_Output]) -> None:
         provider, model_name = self.providers.resolve(run.model)
-        tools = [t for t in (run.tools or []) if t.get("type") == "function"]
-        tool_schemas = [{"type": "function", "function": t["function"]} for t in tools]
-        async with self.db.sessionmaker() as session:
-            context = await ctx.build(
-                session, run,
-                context_tokens=provider.context_tokens,
-                supports_images=provider.supports_images,
-                tools=tool_schemas,
-                max_messages=self.settings.context_max_messages,
-                files_dir=self.settings.files_dir,
+        server = server_tools_of(run.tools, self.tools)
+        schemas = []
+        for t in run.tools or ():
+            if t.get("type") != "function":
+                continue
+            tool = server.get(t["function"]["name"])
+            fn = ({"name": tool.name, "description": tool.description, "parameters": tool.parameters}
+                  if tool is not None else t["function"])
+            schemas.append({"type": "function", "function": fn})
+        for _round in range(self.settings.max_tool_rounds):
+            async with self.db.sessionmaker() as session:
+                context = await ctx.build(
+                    session, run,
+                    context_tokens=provider.context_tokens,
+                    supports_images=provider.supports_images,
+                    tools=schemas,
+                    max_messages=self.settings.context_max_messages,
+                    files_dir=self.settings.files_dir,
+                )
+            request = ModelRequest(
+                model=model_name,
+                messages=context.messages,
+                tools=schemas,
+                tool_choice=_tool_choice(run.tool_choice) if schemas else None,
+                parallel_tool_calls=run.parallel_tool_calls,
+                temperature=run.temperature,
+                top_p=run.top_p,
+                max_tokens=run.max_completion_tokens,
+                response_format=run.response_format if isinstance(run.response_format, dict) else None,
             )
-        request = ModelRequest(
-            model=model_name,
-            messages=context.messages,
-            tools=tool_schemas,
-            tool_choice=_tool_choice(run.tool_choice) if tool_schemas else None,
-            parallel_tool_calls=run.parallel_tool_calls,
-            temperature=run.temperature,
-            top_p=run.top_p,
-            max_tokens=run.max_completion_tokens,
-            response_format=run.response_format if isinstance(run.response_format, dict) else None,
+            out = _Output()
+            outs.append(out)
+            provider = await self._call_with_fallback(run, provider, request, out)
+            finish = out.finish or Finish()
+            run.usage = _add_usage(
+                run.usage, finish.prompt_tokens or context.prompt_tokens,
+                finish.completion_tokens if finish.completion_tokens is not None
+                else ctx.estimate_tokens("".join(out.text)),
+            )
+            if not out.calls:
+                incomplete = None
+                if finish.reason == "length" and run.max_completion_tokens:
+                    incomplete = {"reason": "max_completion_tokens"}
+                return await self._complete(run, out, run.usage, incomplete)
+            calls = [out.calls[i] for i in sorted(out.calls)]
+            if not run.parallel_tool_calls and len(calls) > 1:
+                calls = calls[:1]
+                out.calls = {0: calls[0]}
+            ours = [c for c in calls if c["function"]["name"] in server]
+            if ours:
+                await self._run_server_tools(run, ours, server)
+            if any(c["function"]["name"] not in server for c in calls):
+                return await self._require_action(run, out, run.usage)
+            await self._record_tool_round(run, out)
+        raise ProviderError(
+            f"the model kept calling tools for {self.settings.max_tool_rounds} rounds without answering",
+            code="server_error",
         )
-        await self._call_model(run, provider, request, out)
-        finish = out.finish or Finish()
-        usage = _add_usage(run.usage, finish.prompt_tokens or context.prompt_tokens,
-                           finish.completion_tokens if finish.completion_tokens is not None
-                           else ctx.estimate_tokens("".join(out.text)))
-        if out.calls:
-            await self._require_action(run, out, usage)
-        else:
-            incomplete = None
-            if finish.reason == "length" and run.max_completion_tokens:
-                incomplete = {"reason": "max_completion_tokens"}
-            await self._complete(run, out, usage, incomplete)
+
+    async def _call_with_fallback(
+        self, run: m.Run, provider: ModelProvider, request: ModelRequest, out: _Output
+    ) -> ModelProvider:
+        """Call the model; when it fails before saying anything, the fallback answers.
+
+        Returns the provider that answered, which stays in charge for the rest of the run.
+        """
+        try:
+            await self._call_model(run, provider, request, out)
+            return provider
+        except ProviderError as exc:
+            fallback = self.fallback
+            if fallback is None or provider is fallback or out.message is not None or out.calls:
+                raise
+            log.warning("run %s: %s failed (%s); the %s provider answers instead",
+                        run.id, provider.name, exc, fallback.name)
+        meta = dict(run.metadata_ or {})
+        if len(meta) < 16 or "hilo_fallback" in meta:
+            meta["hilo_fallback"] = f"{fallback.name}: {provider.name} failed ({exc.code})"[:512]
+            async with self.db.sessionmaker() as session:
+                await session.execute(update(m.Run).where(m.Run.id == run.id).values(metadata_=meta))
+                await session.commit()
+            run.metadata_ = meta
+        await self._call_model(run, fallback, request, out)
+        return fallback
+
+    async def _run_server_tools(self, run: m.Run, calls: list[dict], server: dict[str, ServerTool]) -> None:
+        context = ToolContext(run.id, run.thread_id, run.assistant_id, self.services)
+
+        async def one(call: dict) -> None:
+            tool = server[call["function"]["name"]]
+            try:
+                output = await asyncio.wait_for(tool.invoke(call["function"]["arguments"], context), tool.timeout)
+            except TimeoutError:
+                output = json.dumps({"error": f"the tool {tool.name} did not answer within {tool.timeout:g} s"})
+            except Exception as exc:  # a tool failure is the model's business, not a crash
+                log.exception("tool %s failed in run %s", tool.name, run.id)
+                output = json.dumps({"error": f"the tool {tool.name} failed: {type(exc).__name__}: {exc}"})
+            call["function"]["output"] = output
+
+        await asyncio.gather(*(one(c) for c in calls))
+
+    async def _record_tool_round(self, run: m.Run, out: _Output) -> None:
+        """All calls of this round ran server-side: store the step and go on."""
+        step = self._tool_step(run, out, "completed")
+        step.completed_at = now()
+        async with self.db.sessionmaker() as session:
+            if out.message is not None:
+                await self._close_message(session, out, "completed", None)
+            session.add(step)
+            await session.commit()
+        if out.message is not None:
+            self._emit(run, "thread.message.completed", out.message)
+            self._emit(run, "thread.run.step.completed", out.message_step)
+        self._emit(run, "thread.run.step.completed", step)
 
     async def _call_model(self, run: m.Run, provider: ModelProvider, request: ModelRequest, out: _Output) -> None:
         async for event in provider.stream(request):
@@ -347,10 +442,7 @@ class RunEngine:
         self._emit(run, f"thread.run.{status}")
 
     async def _require_action(self, run: m.Run, out: _Output, usage: dict) -> None:
-        calls = [out.calls[i] for i in sorted(out.calls)]
-        if not run.parallel_tool_calls and len(calls) > 1:
-            calls = calls[:1]
-            out.calls = {0: calls[0]}
+        calls = [c for i in sorted(out.calls) if (c := out.calls[i])["function"].get("output") is None]
         step = self._tool_step(run, out, "in_progress")
         required = {
             "type": "submit_tool_outputs",
