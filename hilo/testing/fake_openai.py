@@ -29,8 +29,8 @@ Each ``POST /v1/chat/completions`` consumes one queued *turn* (a dict):
 
 With an empty queue the server answers at once by echoing the last user message as
 ``"echo: <text>"``, which is what benchmarks rely on. Every chat-completions request body is
-recorded in :attr:`FakeOpenAIServer.requests`; every request (method, path, headers, body)
-in :attr:`FakeOpenAIServer.log`.
+recorded in :attr:`FakeOpenAIServer.requests`; every request (method, path, headers with
+lower-case names, body) in :attr:`FakeOpenAIServer.log`.
 
 The server is ``http.server`` with one thread per connection, HTTP/1.1 keep-alive and
 ``TCP_NODELAY`` set (without it each response on a reused connection waits ~44 ms for
@@ -100,6 +100,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    # socketserver's default backlog is 5: a burst of concurrent connects overflows it and
+    # the dropped SYNs are retried by the kernel after ~1 s, which benchmarks would blame on us
+    request_queue_size = 1024
 
     owner: FakeOpenAIServer
 
@@ -300,7 +303,9 @@ class _Handler(BaseHTTPRequestHandler):
             }
             deltas.append(({"tool_calls": [first]}, None))
             for piece in _split_text(call["function"]["arguments"], chunk_size or 10):
-                deltas.append(({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}, None))
+                deltas.append(
+                    ({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}, None)
+                )
         deltas.append(({}, finish))
 
         self.send_response(200)
@@ -378,7 +383,9 @@ class FakeOpenAIServer:
         self.port = httpd.server_address[1]
         self._httpd = httpd
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
             name=f"fake-openai-{self.port}",
         )
         self._thread.start()
@@ -441,6 +448,7 @@ class FakeOpenAIServer:
 
     def _log(self, method: str, path: str, headers: dict[str, str], body: Any) -> None:
         with self._lock:
+            headers = {key.lower(): value for key, value in headers.items()}
             self.log.append({"method": method, "path": path, "headers": headers, "body": body})
 
     def _track(self, conn: socket.socket, add: bool) -> None:
