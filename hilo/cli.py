@@ -1,4 +1,4 @@
-"""The ``hilo`` command: serve, migrate, version."""
+"""The ``hilo`` command: serve, migrate, packs, version."""
 
 from __future__ import annotations
 
@@ -34,6 +34,26 @@ def migrate() -> None:
     settings = get_settings()
     upgrade(settings.database_url)
     typer.echo(f"database at revision {current(settings.database_url)}")
+
+
+packs_app = typer.Typer(help="Installed packs (tools, assistants, tables, routes).", no_args_is_help=True)
+app.add_typer(packs_app, name="packs")
+
+
+@packs_app.command("list")
+def packs_list() -> None:
+    """List installed packs: name, enabled (HILO_PACKS), description, tools, assistants."""
+    from hilo.packs.loader import discover, select
+
+    installed = discover()
+    enabled = {p.name for p in select(installed, get_settings().packs)}
+    if not installed:
+        typer.echo("no packs installed")
+    for pack in installed.values():
+        typer.echo(f"{pack.name}  [{'enabled' if pack.name in enabled else 'disabled'}]  {pack.description}")
+        typer.echo(f"  tools: {', '.join(t.name for t in pack.tools) or '-'}")
+        specs = pack.assistant_specs()
+        typer.echo(f"  assistants: {', '.join(f'{s.key} ({s.name})' for s in specs) or '-'}")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -93,13 +113,12 @@ def serve(
         factory=workers > 1, workers=workers, log_level=settings.log_level.lower(),
         proxy_headers=True, timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 
-        Multiprocess(config, target=server.run, sockets=[sock]).run()
+        Multiprocess(config, sockets=[sock]).run()
     else:
-        server.run(sockets=[sock])
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -90,6 +90,7 @@ def test_restart_recovers_runs_left_in_progress(db_url, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
     script.write_text("{}")
     proc = _serve(env, port)
     try:
@@ -100,6 +101,7 @@ def test_restart_recovers_runs_left_in_progress(db_url, tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+        proc.stdout.close()
 
 
 def test_graceful_shutdown_fails_running_runs(db_url, tmp_path, script):
@@ -150,3 +152,4 @@ def test_cli(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+        proc.stdout.close()
