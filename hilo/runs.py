@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo import serialize
@@ -17,14 +17,13 @@ from hilo.engine.runner import RunEngine
 from hilo.ids import new_id
 from hilo.store import get_or_404, now
 
+_THREADS = m.Thread.__table__
+_CLAIM = update(_THREADS).where(_THREADS.c.id == bindparam("b_thread"), _THREADS.c.active_run_id.is_(None))
+
 
 async def claim_thread(session: AsyncSession, thread_id: str, run_id: str) -> None:
     """Mark the thread busy with ``run_id``; one active run per thread, across replicas."""
-    result = await session.execute(
-        update(m.Thread)
-        .where(m.Thread.id == thread_id, m.Thread.active_run_id.is_(None))
-        .values(active_run_id=run_id)
-    )
+    result = await session.execute(_CLAIM, {"b_thread": thread_id, "active_run_id": run_id})
     if result.rowcount == 1:
         return
     thread = await session.get(m.Thread, thread_id)
@@ -80,7 +79,7 @@ def launch(engine: RunEngine, bus: EventBus, run: m.Run) -> None:
         payload = serialize.run(run)
         bus.publish(run.id, "thread.run.created", payload)
         bus.publish(run.id, "thread.run.queued", payload)
-    engine.start(run.id)
+    engine.start(run.id, run)
 
 
 async def run_for(session: AsyncSession, thread_id: str, run_id: str) -> m.Run:

@@ -7,7 +7,14 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from hilo.db import sqlite_inline
 
 
 def is_sqlite(url: str) -> bool:
@@ -16,14 +23,20 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # Sessions always end in commit or rollback (AsyncSession.close rolls back an
+        # open transaction), so the pool's extra ROLLBACK on every check-in, a thread
+        # hop through aiosqlite each time, buys nothing.
+        database = make_url(url).database or ":memory:"
+        engine = create_async_engine(
+            url, async_creator=sqlite_inline.creator(database), pool_reset_on_return=None,
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
 
         return engine

@@ -11,11 +11,12 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo.db import models as m
@@ -94,6 +95,67 @@ def chat_content(content: list[dict[str, Any]], images: bool, files: dict[str, m
     return parts
 
 
+# (id, role, content parts, chat message when text-only, its token estimate)
+Row = tuple[str, str, list, ChatMessage | None, int]
+
+
+def _row(r) -> Row:
+    msg_id, role, content = r
+    if all(p.get("type") == "text" for p in content):
+        chat = {"role": role, "content": "\n".join(p["text"]["value"] for p in content)}
+        return (msg_id, role, content, chat, message_tokens(chat))
+    return (msg_id, role, content, None, 0)
+
+
+_MSG = m.Message.__table__
+_COLS = (_MSG.c.id, _MSG.c.role, _MSG.c.content)
+_NEWER = select(*_COLS).where(_MSG.c.thread_id == bindparam("t"), _MSG.c.id > bindparam("after")).order_by(_MSG.c.id)
+_COUNT_FROM = select(func.count()).select_from(_MSG).where(
+    _MSG.c.thread_id == bindparam("t"), _MSG.c.id >= bindparam("first"))
+_NEWEST = (select(*_COLS).where(_MSG.c.thread_id == bindparam("t"))
+           .order_by(_MSG.c.id.desc()).limit(bindparam("n", type_=Integer)))
+
+
+class HistoryCache:
+    """The recent messages of recently active threads, kept in memory.
+
+    A turn then reads only what changed since the last one: the messages newer than
+    the newest cached (usually the one the user just sent) and a count over the
+    cached id range that reveals deletions (which force a reload). Other replicas'
+    writes are seen the same way, so the cache is never stale, and a turn on a
+    1,000-message thread costs what a turn on a new one does.
+    """
+
+    def __init__(self, max_threads: int = 512, max_messages: int = 200):
+        self.max_threads = max_threads
+        self.max_messages = max_messages
+        self._threads: OrderedDict[str, deque[Row]] = OrderedDict()
+
+    def forget(self, thread_id: str) -> None:
+        self._threads.pop(thread_id, None)
+
+    async def recent(self, session: AsyncSession, thread_id: str, limit: int) -> list[Row]:
+        """The newest ``limit`` messages of the thread, oldest first."""
+        entry = self._threads.get(thread_id)
+        if entry:
+            newer = (await session.execute(_NEWER, {"t": thread_id, "after": entry[-1][0]})).all()
+            count = await session.scalar(_COUNT_FROM, {"t": thread_id, "first": entry[0][0]})
+            if count == len(entry) + len(newer):
+                entry.extend(_row(r) for r in newer)
+            else:  # something was deleted: read again
+                entry = None
+        if entry is None:
+            rows = (await session.execute(_NEWEST, {"t": thread_id, "n": self.max_messages})).all()
+            entry = deque((_row(r) for r in reversed(rows)), maxlen=self.max_messages)
+            self._threads[thread_id] = entry
+        self._threads.move_to_end(thread_id)
+        while len(self._threads) > self.max_threads:
+            self._threads.popitem(last=False)
+        if limit >= len(entry):
+            return list(entry)
+        return list(entry)[-limit:]
+
+
 def _step_messages(step: m.RunStep) -> list[ChatMessage]:
     calls = step.step_details.get("tool_calls", [])
     out: list[ChatMessage] = [
@@ -120,41 +182,42 @@ async def build(
     context_tokens: int,
     supports_images: bool,
     tools: list[dict[str, Any]],
-    max_messages: int,
+    history: HistoryCache,
     files_dir: Path,
+    with_steps: bool = True,
 ) -> Context:
     truncation = run.truncation_strategy or {"type": "auto"}
-    limit = max_messages
+    limit = history.max_messages
     if truncation.get("type") == "last_messages":
         limit = min(limit, int(truncation["last_messages"]))
-    rows = (
-        await session.scalars(
-            select(m.Message)
-            .where(m.Message.thread_id == run.thread_id)
-            .order_by(m.Message.id.desc())
-            .limit(limit)
-        )
-    ).all()
-    steps = (
-        await session.scalars(
-            select(m.RunStep)
-            .where(m.RunStep.run_id == run.id, m.RunStep.type == "tool_calls")
-            .order_by(m.RunStep.id)
-        )
-    ).all()
-    file_ids = {
-        p["image_file"]["file_id"] for r in rows for p in r.content if p.get("type") == "image_file"
-    }
+    rows = await history.recent(session, run.thread_id, limit)
+    steps: list[m.RunStep] = []
+    if with_steps:
+        steps = list((
+            await session.scalars(
+                select(m.RunStep)
+                .where(m.RunStep.run_id == run.id, m.RunStep.type == "tool_calls")
+                .order_by(m.RunStep.id)
+            )
+        ).all())
+    file_ids = {p["image_file"]["file_id"] for _id, _role, content, chat, _t in rows if chat is None
+                for p in content if p.get("type") == "image_file"}
     files: dict[str, m.File] = {}
     if file_ids and supports_images:
         files = {f.id: f for f in (await session.scalars(select(m.File).where(m.File.id.in_(file_ids)))).all()}
 
     # Newest first: this run's tool exchanges are always kept (the model needs them).
-    items: list[tuple[str, list[ChatMessage]]] = [(s.id, _step_messages(s)) for s in steps]
-    items += [
-        (r.id, [{"role": r.role, "content": chat_content(r.content, supports_images, files, files_dir)}])
-        for r in rows
-    ]
+    items: list[tuple[str, list[ChatMessage], int]] = []
+    for step in steps:
+        msgs = _step_messages(step)
+        items.append((step.id, msgs, sum(message_tokens(x) for x in msgs)))
+    for msg_id, role, content, chat, tokens in rows:
+        if chat is None:
+            chat = {"role": role, "content": chat_content(content, supports_images, files, files_dir)}
+            tokens = message_tokens(chat)
+        else:
+            chat = dict(chat)  # providers may adapt messages; the cached one stays intact
+        items.append((msg_id, [chat], tokens))
     items.sort(key=lambda item: item[0], reverse=True)
 
     system: list[ChatMessage] = []
@@ -169,8 +232,7 @@ async def build(
     kept: list[list[ChatMessage]] = []
     used = fixed
     step_ids = {s.id for s in steps}
-    for item_id, msgs in items:
-        cost = sum(message_tokens(x) for x in msgs)
+    for item_id, msgs, cost in items:
         if used + cost > budget and item_id not in step_ids:
             if not kept:
                 raise PromptTooLong(

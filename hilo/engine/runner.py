@@ -18,10 +18,11 @@ import asyncio
 import json
 import logging
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo import serialize
@@ -48,14 +49,55 @@ ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 TERMINAL = ("cancelled", "failed", "completed", "incomplete", "expired")
 
 
+# A run's first writes wait this long: a fast model finishes before, and its whole turn
+# is then stored in one transaction; a slower one shows `in_progress` (and its open
+# message) in the database from this moment on. Events are never delayed.
+VISIBLE_AFTER = 0.05
+
+
 def now() -> int:
     return int(time.time())
+
+
+# Hot-path statements, built once (building a statement costs more than running it).
+_RUNS = m.Run.__table__
+_RUN_COLUMN = {attr.key: attr.columns[0].name for attr in m.Run.__mapper__.column_attrs}
+_TRANSITION = update(_RUNS).where(
+    _RUNS.c.id == bindparam("b_id"), _RUNS.c.status.in_(bindparam("b_allowed", expanding=True))
+)
+_RELEASE = update(m.Thread.__table__).where(
+    m.Thread.__table__.c.id == bindparam("b_thread"), m.Thread.__table__.c.active_run_id == bindparam("b_run")
+)
+_INSERT_MESSAGE = insert(m.Message.__table__)
+_INSERT_STEP = insert(m.RunStep.__table__)
+
+
+@dataclass(slots=True)
+class _State:
+    """Write-behind bookkeeping of one executing run."""
+
+    run: m.Run
+    outs: list = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    persisted: bool = False  # `in_progress` and the open rows are stored
+    closed: bool = False  # the final write happened
+
+
+@dataclass(slots=True)
+class _Setup:
+    """What stays fixed through a run's rounds: provider, model, tools."""
+
+    provider: ModelProvider
+    model_name: str
+    server: dict[str, ServerTool]
+    schemas: list[dict[str, Any]]
 
 
 @dataclass(slots=True)
 class _Output:
     """What one model call produced."""
 
+    written: bool = False  # its message/step rows are in the database
     message: m.Message | None = None
     message_step: m.RunStep | None = None
     text: list[str] = field(default_factory=list)
@@ -85,6 +127,8 @@ class RunEngine:
         self.tasks: dict[str, asyncio.Task] = {}
         self._cancel_reason: dict[str, str] = {}
         self._slots = asyncio.Semaphore(settings.max_concurrent_runs)
+        self._states: dict[str, _State] = {}
+        self.history = ctx.HistoryCache(max_messages=settings.context_max_messages)
         self._sweeper: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -102,9 +146,13 @@ class RunEngine:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def start(self, run_id: str) -> None:
-        """Execute (or resume) a queued run in the background."""
-        task = asyncio.create_task(self._drive(run_id), name=f"run:{run_id}")
+    def start(self, run_id: str, snapshot: m.Run | None = None) -> None:
+        """Execute (or resume) a queued run in the background.
+
+        ``snapshot``: the run as the caller just stored it, to spare a read."""
+        if snapshot is not None:
+            snapshot = _detached_copy(snapshot)
+        task = asyncio.create_task(self._drive(run_id, snapshot), name=f"run:{run_id}")
         self.tasks[run_id] = task
         task.add_done_callback(lambda _t: self.tasks.pop(run_id, None))
 
@@ -125,9 +173,8 @@ class RunEngine:
     async def transition(
         self, session: AsyncSession, run: m.Run, allowed: tuple[str, ...], **values: Any
     ) -> bool:
-        result = await session.execute(
-            update(m.Run).where(m.Run.id == run.id, m.Run.status.in_(allowed)).values(**values)
-        )
+        params = {_RUN_COLUMN.get(k, k): v for k, v in values.items()}
+        result = await session.execute(_TRANSITION, {**params, "b_id": run.id, "b_allowed": list(allowed)})
         if result.rowcount != 1:
             return False
         for key, value in values.items():
@@ -135,21 +182,17 @@ class RunEngine:
         return True
 
     async def _release_thread(self, session: AsyncSession, run: m.Run) -> None:
-        await session.execute(
-            update(m.Thread)
-            .where(m.Thread.id == run.thread_id, m.Thread.active_run_id == run.id)
-            .values(active_run_id=None)
-        )
+        await session.execute(_RELEASE, {"b_thread": run.thread_id, "b_run": run.id, "active_run_id": None})
 
     async def _current_status(self, run_id: str) -> m.Run | None:
         async with self.db.sessionmaker() as session:
             return await session.get(m.Run, run_id)
 
     # ------------------------------------------------------------------ execution
-    async def _drive(self, run_id: str) -> None:
+    async def _drive(self, run_id: str, snapshot: m.Run | None) -> None:
         try:
             async with self._slots:
-                await self._execute(run_id)
+                await self._execute(run_id, snapshot)
         except asyncio.CancelledError:
             # Cancelled before _execute took over (e.g. waiting for a slot).
             reason = self._cancel_reason.pop(run_id, None)
@@ -162,21 +205,31 @@ class RunEngine:
             if run is not None:
                 await self._end(run, "failed", {"code": "server_error", "message": "Internal error while executing the run."})
 
-    async def _execute(self, run_id: str) -> None:
+    async def _execute(self, run_id: str, snapshot: m.Run | None) -> None:
+        # One read takes the run and what the model needs; the first write waits
+        # (VISIBLE_AFTER) so that a fast turn costs a single write transaction.
         async with self.db.sessionmaker() as session:
-            run = await session.get(m.Run, run_id)
-            if run is None:
+            run = snapshot if snapshot is not None else await session.get(m.Run, run_id)
+            if run is None or run.status != "queued":
                 return
-            started = run.started_at or now()
-            if not await self.transition(session, run, ("queued",), status="in_progress", started_at=started):
-                return
-            await session.commit()
+            setup: _Setup | None = None
+            try:
+                setup = self._setup(run)
+                first: ctx.Context | Exception = await self._context(session, run, setup)
+            except (ctx.PromptTooLong, ProviderError) as exc:
+                first = exc
+        run.status, run.started_at = "in_progress", run.started_at or now()
+        state = _State(run)
+        self._states[run.id] = state
         self._emit(run, "thread.run.in_progress")
+        reveal = asyncio.create_task(self._reveal_later(state))
         remaining = (run.expires_at or (now() + self.settings.run_timeout)) - time.time()
-        outs: list[_Output] = []
+        outs = state.outs
         try:
             async with asyncio.timeout(max(0.0, remaining)):
-                await self._loop(run, outs)
+                if isinstance(first, Exception):
+                    raise first
+                await self._loop(run, outs, setup, first)
         except TimeoutError:
             await self._end_for(run, "expired", outs[-1] if outs else None)
         except asyncio.CancelledError:
@@ -188,6 +241,47 @@ class RunEngine:
                             outs[-1] if outs else None)
         except ctx.PromptTooLong as exc:
             await self._end(run, "incomplete", incomplete={"reason": "max_prompt_tokens"}, note=str(exc))
+        finally:
+            reveal.cancel()
+            self._states.pop(run.id, None)
+
+    @asynccontextmanager
+    async def _final_write(self, run: m.Run):
+        """Serialise a run's last write with its write-behind task, which then stands down."""
+        state = self._states.get(run.id)
+        if state is None:
+            yield
+            return
+        async with state.lock:
+            yield
+            state.closed = True
+
+    async def _reveal_later(self, state: _State) -> None:
+        await asyncio.sleep(VISIBLE_AFTER)
+        await self._persist(state)
+
+    async def _persist(self, state: _State) -> None:
+        """Store `in_progress` and the open message/step rows of a run still going."""
+        async with state.lock:
+            if state.closed:
+                return
+            async with self.db.sessionmaker() as session:
+                if not state.persisted:
+                    run = state.run
+                    await session.execute(
+                        update(m.Run).where(m.Run.id == run.id, m.Run.status == "queued")
+                        .values(status="in_progress", started_at=run.started_at)
+                    )
+                for out in state.outs:
+                    await self._write_open(session, out)
+                await session.commit()
+            state.persisted = True
+
+    async def _write_open(self, session: AsyncSession, out: _Output) -> None:
+        if out.message is not None and not out.written:
+            await session.execute(_INSERT_MESSAGE, _columns(out.message))
+            await session.execute(_INSERT_STEP, _columns(out.message_step))
+            out.written = True
 
     async def _end_for(self, run: m.Run, reason: str, out: _Output | None = None) -> None:
         if reason == "expired":
@@ -200,7 +294,7 @@ class RunEngine:
     def _expired_error(self) -> dict[str, str]:
         return {"code": "server_error", "message": f"The run expired: it did not finish within {self.settings.run_timeout:g} seconds."}
 
-    async def _loop(self, run: m.Run, outs: list[_Output]) -> None:
+    def _setup(self, run: m.Run) -> _Setup:
         provider, model_name = self.providers.resolve(run.model)
         server = server_tools_of(run.tools, self.tools)
         schemas = []
@@ -211,16 +305,26 @@ class RunEngine:
             fn = ({"name": tool.name, "description": tool.description, "parameters": tool.parameters}
                   if tool is not None else t["function"])
             schemas.append({"type": "function", "function": fn})
-        for _round in range(self.settings.max_tool_rounds):
-            async with self.db.sessionmaker() as session:
-                context = await ctx.build(
-                    session, run,
-                    context_tokens=provider.context_tokens,
-                    supports_images=provider.supports_images,
-                    tools=schemas,
-                    max_messages=self.settings.context_max_messages,
-                    files_dir=self.settings.files_dir,
-                )
+        return _Setup(provider, model_name, server, schemas)
+
+    async def _context(self, session: AsyncSession, run: m.Run, setup: _Setup) -> ctx.Context:
+        return await ctx.build(
+            session, run,
+            context_tokens=setup.provider.context_tokens,
+            supports_images=setup.provider.supports_images,
+            tools=setup.schemas,
+            history=self.history,
+            files_dir=self.settings.files_dir,
+            # a run has tool steps only once a model round has happened
+            with_steps=run.usage is not None,
+        )
+
+    async def _loop(self, run: m.Run, outs: list[_Output], setup: _Setup, context: ctx.Context) -> None:
+        provider, model_name, server, schemas = setup.provider, setup.model_name, setup.server, setup.schemas
+        for round_ in range(self.settings.max_tool_rounds):
+            if round_:
+                async with self.db.sessionmaker() as session:
+                    context = await self._context(session, run, setup)
             request = ModelRequest(
                 model=model_name,
                 messages=context.messages,
@@ -234,7 +338,7 @@ class RunEngine:
             )
             out = _Output()
             outs.append(out)
-            provider = await self._call_with_fallback(run, provider, request, out)
+            provider = setup.provider = await self._call_with_fallback(run, provider, request, out)
             finish = out.finish or Finish()
             run.usage = _add_usage(
                 run.usage, finish.prompt_tokens or context.prompt_tokens,
@@ -277,9 +381,10 @@ class RunEngine:
                 raise
             log.warning("run %s: %s failed (%s); the %s provider answers instead",
                         run.id, provider.name, exc, fallback.name)
+            code = exc.code  # ``exc`` is unbound after the except block
         meta = dict(run.metadata_ or {})
         if len(meta) < 16 or "hilo_fallback" in meta:
-            meta["hilo_fallback"] = f"{fallback.name}: {provider.name} failed ({exc.code})"[:512]
+            meta["hilo_fallback"] = f"{fallback.name}: {provider.name} failed ({code})"[:512]
             async with self.db.sessionmaker() as session:
                 await session.execute(update(m.Run).where(m.Run.id == run.id).values(metadata_=meta))
                 await session.commit()
@@ -307,10 +412,13 @@ class RunEngine:
         """All calls of this round ran server-side: store the step and go on."""
         step = self._tool_step(run, out, "completed")
         step.completed_at = now()
+        state = self._states.get(run.id)
+        if state is not None:
+            await self._persist(state)  # tool rounds take time: show the run as it goes
         async with self.db.sessionmaker() as session:
             if out.message is not None:
                 await self._close_message(session, out, "completed", None)
-            session.add(step)
+            await session.execute(_INSERT_STEP, _columns(step))
             await session.commit()
         if out.message is not None:
             self._emit(run, "thread.message.completed", out.message)
@@ -349,10 +457,10 @@ class RunEngine:
             step_details={"type": "message_creation", "message_creation": {"message_id": message.id}},
             metadata_={},
         )
-        async with self.db.sessionmaker() as session:
-            session.add_all([message, step])
-            await session.commit()
         out.message, out.message_step = message, step
+        state = self._states.get(run.id)
+        if state is not None and state.persisted:
+            await self._persist(state)
         self._emit(run, "thread.run.step.created", step)
         self._emit(run, "thread.run.step.in_progress", step)
         self._emit(run, "thread.message.created", message)
@@ -394,6 +502,7 @@ class RunEngine:
         )
 
     async def _close_message(self, session: AsyncSession, out: _Output, status: str, usage: dict | None) -> None:
+        """Final content and status of the output's message and step (inserted if still unsaved)."""
         if out.message is None:
             return
         ts = now()
@@ -405,37 +514,45 @@ class RunEngine:
         else:
             msg.incomplete_at = ts
             msg.incomplete_details = {"reason": "run_" + status if status in ("cancelled", "expired", "failed") else "max_tokens"}
-        await session.execute(
-            update(m.Message).where(m.Message.id == msg.id).values(
-                content=msg.content, status=msg.status, completed_at=msg.completed_at,
-                incomplete_at=msg.incomplete_at, incomplete_details=msg.incomplete_details,
+        if out.written:
+            await session.execute(
+                update(m.Message).where(m.Message.id == msg.id).values(
+                    content=msg.content, status=msg.status, completed_at=msg.completed_at,
+                    incomplete_at=msg.incomplete_at, incomplete_details=msg.incomplete_details,
+                )
             )
-        )
         step.status = {"completed": "completed", "incomplete": "completed"}.get(status, status)
         stamp = {"completed": "completed_at", "cancelled": "cancelled_at", "failed": "failed_at", "expired": "expired_at"}
         setattr(step, stamp.get(step.status, "completed_at"), ts)
         step.usage = usage
-        await session.execute(
-            update(m.RunStep).where(m.RunStep.id == step.id).values(
-                status=step.status, completed_at=step.completed_at, cancelled_at=step.cancelled_at,
-                failed_at=step.failed_at, expired_at=step.expired_at, usage=usage,
+        if out.written:
+            await session.execute(
+                update(m.RunStep).where(m.RunStep.id == step.id).values(
+                    status=step.status, completed_at=step.completed_at, cancelled_at=step.cancelled_at,
+                    failed_at=step.failed_at, expired_at=step.expired_at, usage=usage,
+                )
             )
-        )
+        else:
+            await session.execute(_INSERT_MESSAGE, _columns(msg))
+            await session.execute(_INSERT_STEP, _columns(step))
+            out.written = True
 
     async def _complete(self, run: m.Run, out: _Output, usage: dict, incomplete: dict | None) -> None:
         status = "incomplete" if incomplete else "completed"
-        async with self.db.sessionmaker() as session:
-            values: dict[str, Any] = {"status": status, "usage": usage, "required_action": None}
-            if status == "completed":
-                values["completed_at"] = now()
-            else:
-                values["incomplete_details"] = incomplete
-            if not await self.transition(session, run, ("in_progress",), **values):
-                await session.rollback()
-                return await self._lost_race(run, out)
-            await self._close_message(session, out, status, usage)
-            await self._release_thread(session, run)
-            await session.commit()
+        values: dict[str, Any] = {"status": status, "usage": usage, "required_action": None,
+                                  "started_at": run.started_at}
+        if status == "completed":
+            values["completed_at"] = now()
+        else:
+            values["incomplete_details"] = incomplete
+        async with self._final_write(run), self.db.sessionmaker() as session:
+            won = await self.transition(session, run, ("queued", "in_progress"), **values)
+            if won:
+                await self._close_message(session, out, status, usage)
+                await self._release_thread(session, run)
+                await session.commit()
+        if not won:
+            return await self._lost_race(run, out)
         if out.message is not None:
             self._emit(run, "thread.message.completed" if status == "completed" else "thread.message.incomplete", out.message)
             self._emit(run, "thread.run.step.completed", out.message_step)
@@ -451,14 +568,16 @@ class RunEngine:
                 for c in calls
             ]},
         }
-        async with self.db.sessionmaker() as session:
-            if not await self.transition(session, run, ("in_progress",), status="requires_action", required_action=required, usage=usage):
-                await session.rollback()
-                return await self._lost_race(run, out)
-            if out.message is not None:
-                await self._close_message(session, out, "completed", None)
-            session.add(step)
-            await session.commit()
+        async with self._final_write(run), self.db.sessionmaker() as session:
+            won = await self.transition(session, run, ("queued", "in_progress"), status="requires_action",
+                                        required_action=required, usage=usage, started_at=run.started_at)
+            if won:
+                if out.message is not None:
+                    await self._close_message(session, out, "completed", None)
+                await session.execute(_INSERT_STEP, _columns(step))
+                await session.commit()
+        if not won:
+            return await self._lost_race(run, out)
         if out.message is not None:
             self._emit(run, "thread.message.completed", out.message)
             self._emit(run, "thread.run.step.completed", out.message_step)
@@ -491,7 +610,7 @@ class RunEngine:
         stamp = {"failed": "failed_at", "cancelled": "cancelled_at", "completed": "completed_at"}.get(status)
         if stamp:
             values[stamp] = ts
-        async with self.db.sessionmaker() as session:
+        async with self._final_write(run), self.db.sessionmaker() as session:
             if not await self.transition(session, run, ACTIVE, **values):
                 return
             if out is not None:
@@ -572,6 +691,16 @@ class RunEngine:
                 await self.expire_due()
             except Exception:  # keep sweeping; the database may be back next second
                 log.exception("expiry sweep failed")
+
+
+def _detached_copy(run: m.Run) -> m.Run:
+    return m.Run(**{attr.key: getattr(run, attr.key) for attr in m.Run.__mapper__.column_attrs})
+
+
+def _columns(obj: m.Base) -> dict[str, Any]:
+    """An unsaved ORM object as column values for a Core INSERT."""
+    mapper = type(obj).__mapper__
+    return {attr.columns[0].name: getattr(obj, attr.key) for attr in mapper.column_attrs}
 
 
 def _tool_choice(choice: Any) -> Any:

@@ -95,7 +95,8 @@ class ScriptedProvider:
         with _lock:
             requests[script].append(request)
             turn = _scripts[script].popleft() if _scripts.get(script) else None
-        prompt_tokens = sum(_estimate(json.dumps(m["content"])) for m in request.messages)
+        prompt_tokens = sum(_estimate(m["content"] if isinstance(m["content"], str) else json.dumps(m["content"]))
+                            for m in request.messages if m.get("content"))
         if turn is None:
             text = "echo: " + _last_user_text(request)
             yield TextDelta(text)
