@@ -1,4 +1,8 @@
-"""Typed dependencies, declared once."""
+"""Typed dependencies, declared once.
+
+Every dependency is ``async def``: FastAPI runs plain ``def`` ones in its thread pool,
+a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -18,15 +22,15 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def _engine(request: Request) -> RunEngine:
+async def _engine(request: Request) -> RunEngine:
     return request.app.state.engine
 
 
-def _bus(request: Request) -> EventBus:
+async def _bus(request: Request) -> EventBus:
     return request.app.state.bus
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -39,14 +43,19 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 class Page:
     """``limit``, ``order``, ``after``, ``before`` as OpenAI's list endpoints take them."""
 
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        order: Literal["asc", "desc"] = "desc",
-        after: str | None = None,
-        before: str | None = None,
-    ):
+    __slots__ = ("limit", "order", "after", "before")
+
+    def __init__(self, limit: int, order: str, after: str | None, before: str | None):
         self.limit, self.order, self.after, self.before = limit, order, after, before
 
 
-PageDep = Annotated[Page, Depends()]
+async def _page(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+    after: str | None = None,
+    before: str | None = None,
+) -> Page:
+    return Page(limit, order, after, before)
+
+
+PageDep = Annotated[Page, Depends(_page)]
