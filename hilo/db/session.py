@@ -4,8 +4,9 @@ workers can share one file; PostgreSQL goes through asyncpg."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -54,6 +55,20 @@ class Database:
 
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as session:
+            yield session
+
+    @asynccontextmanager
+    async def background(self) -> AsyncIterator[AsyncSession]:
+        """A session for the run engine's own writes.
+
+        On PostgreSQL its commits do not wait for the disk (``synchronous_commit=off``):
+        a server crash can lose the last fraction of a second of engine writes, which
+        leaves those runs ``queued``/``in_progress`` for the start-up recovery to fail
+        cleanly, never half-written. Requests' own commits stay durable.
+        """
+        async with self.sessionmaker() as session:
+            if self.engine.dialect.name == "postgresql":
+                await session.execute(text("SET LOCAL synchronous_commit = off"))
             yield session
 
     async def dispose(self) -> None:

@@ -265,7 +265,7 @@ class RunEngine:
         async with state.lock:
             if state.closed:
                 return
-            async with self.db.sessionmaker() as session:
+            async with self.db.background() as session:
                 if not state.persisted:
                     run = state.run
                     await session.execute(
@@ -385,7 +385,7 @@ class RunEngine:
         meta = dict(run.metadata_ or {})
         if len(meta) < 16 or "hilo_fallback" in meta:
             meta["hilo_fallback"] = f"{fallback.name}: {provider.name} failed ({code})"[:512]
-            async with self.db.sessionmaker() as session:
+            async with self.db.background() as session:
                 await session.execute(update(m.Run).where(m.Run.id == run.id).values(metadata_=meta))
                 await session.commit()
             run.metadata_ = meta
@@ -415,7 +415,7 @@ class RunEngine:
         state = self._states.get(run.id)
         if state is not None:
             await self._persist(state)  # tool rounds take time: show the run as it goes
-        async with self.db.sessionmaker() as session:
+        async with self.db.background() as session:
             if out.message is not None:
                 await self._close_message(session, out, "completed", None)
             await session.execute(_INSERT_STEP, _columns(step))
@@ -545,7 +545,7 @@ class RunEngine:
             values["completed_at"] = now()
         else:
             values["incomplete_details"] = incomplete
-        async with self._final_write(run), self.db.sessionmaker() as session:
+        async with self._final_write(run), self.db.background() as session:
             won = await self.transition(session, run, ("queued", "in_progress"), **values)
             if won:
                 await self._close_message(session, out, status, usage)
@@ -568,7 +568,7 @@ class RunEngine:
                 for c in calls
             ]},
         }
-        async with self._final_write(run), self.db.sessionmaker() as session:
+        async with self._final_write(run), self.db.background() as session:
             won = await self.transition(session, run, ("queued", "in_progress"), status="requires_action",
                                         required_action=required, usage=usage, started_at=run.started_at)
             if won:
@@ -587,7 +587,7 @@ class RunEngine:
         """Someone else (cancel, expiry, another replica) ended the run first."""
         current = await self._current_status(run.id)
         if current is not None:
-            async with self.db.sessionmaker() as session:
+            async with self.db.background() as session:
                 await self._close_message(session, out, current.status, None)
                 await session.commit()
             self._emit(current, f"thread.run.{current.status}")
@@ -610,7 +610,7 @@ class RunEngine:
         stamp = {"failed": "failed_at", "cancelled": "cancelled_at", "completed": "completed_at"}.get(status)
         if stamp:
             values[stamp] = ts
-        async with self._final_write(run), self.db.sessionmaker() as session:
+        async with self._final_write(run), self.db.background() as session:
             if not await self.transition(session, run, ACTIVE, **values):
                 return
             if out is not None:
@@ -635,7 +635,7 @@ class RunEngine:
     # ------------------------------------------------------------------ API hooks
     async def cancel(self, run_id: str) -> m.Run | None:
         """Request cancellation; returns the run as it stands afterwards."""
-        async with self.db.sessionmaker() as session:
+        async with self.db.background() as session:
             run = await session.get(m.Run, run_id)
             if run is None or run.status not in ACTIVE:
                 return run
