@@ -39,6 +39,10 @@ def migrate() -> None:
 packs_app = typer.Typer(help="Installed packs (tools, assistants, tables, routes).", no_args_is_help=True)
 app.add_typer(packs_app, name="packs")
 
+from hilo.auth.cli import keys_app  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
+
 
 @packs_app.command("list")
 def packs_list() -> None:
@@ -83,6 +87,7 @@ def serve(
 
     import uvicorn
 
+    from hilo import channels
     from hilo.api.app import create_app
     from hilo.db.migrate import upgrade
     from hilo.db.session import Database
@@ -107,11 +112,12 @@ def serve(
         asyncio.run(_recover())
         os.environ["HILO_RECOVER_ON_START"] = "false"
     sock = bind_socket(host, port)
+    channels.raise_fd_limit()  # one descriptor per WebSocket
     logging.getLogger("hilo").info("serving on http://%s:%d (%d worker%s)", host, port, workers, "s" * (workers > 1))
     config = uvicorn.Config(
         "hilo.api.app:create_app" if workers > 1 else create_app(settings),
         factory=workers > 1, workers=workers, log_level=settings.log_level.lower(),
-        proxy_headers=True, timeout_graceful_shutdown=5,
+        proxy_headers=True, timeout_graceful_shutdown=5, **channels.server_options(settings),
     )
     if workers > 1:
         from uvicorn.supervisors import Multiprocess

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     max_tool_rounds: int = 8
 
     # Model providers
-    llm_provider: str = "auto"  # auto | openai | local | scripted
+    llm_provider: str = "auto"  # auto | openai | guided | local | scripted
     llm_base_url: str | None = None
     llm_api_key: str | None = Field(default=None, repr=False)
     llm_model: str | None = None
@@ -40,6 +40,60 @@ class Settings(BaseSettings):
     local_threads: int | None = None
 
     scripted_file: Path | None = None
+
+    # Packs ("all", "none" or a comma list of pack names) and the guided provider
+    packs: str = "all"
+    guided_threads: int = 2  # OpenMP threads of the embedding model
+    guided_threshold: float = 0.85  # below this similarity a message gets the help reply
+
+    # Market data (trading mentor pack): ccxt exchange and ECB reference rates
+    crypto_exchange: str = "binance"  # any ccxt exchange id
+    crypto_api_url: str | None = None  # replaces the exchange's API host (tests, proxies)
+    crypto_quote: str = "USDT"  # quote currency for a bare symbol such as BTC
+    forex_api_url: str = "https://api.frankfurter.app"
+    price_cache_s: float = 60.0
+    market_timeout: float = 10.0
+    vision_model: str | None = None  # analyze_image's model; default: the assistant's own
+    image_url_allow_private: bool = False  # let analyze_image fetch loopback/private hosts
+
+    admin_token: str | None = Field(default=None, repr=False)  # an admin Bearer token (HILO_AUTH=on)
+
+    # Users and auth (hilo.auth): docs/auth-and-facade.md
+    auth: str = "off"  # on | off (off: every request is one local admin; logged loudly)
+    jwt_issuer: str | None = None  # e.g. https://securetoken.google.com/<project>
+    jwt_audience: str | None = None  # e.g. <project>
+    jwt_jwks_url: str | None = None  # Firebase: https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com
+    jwt_entitlements_claim: str = "entitlements"  # a list claim, or a boolean claim (premium: true)
+    jwt_algorithms: str = "RS256,ES256"
+    jwt_leeway_s: float = 30.0
+    jwt_jwks_cooldown_s: float = 30.0  # an unknown key id refetches the JWKS at most this often
+    auth_cache_s: float = 10.0  # API keys and JWT users stay cached this long
+    rate_limit: str = ""  # per principal, e.g. "30/minute"; empty: off
+    redis_url: str | None = None
+    redis_prefix: str = "hilo"
+    history_limit: int = 50  # messages a channel's history returns; the thread keeps all
+    max_message_chars: int = 4000  # facade input cap (longer: 400)
+
+    # Channels (hilo.channels, hilo.webhooks): docs/channels.md
+    public_url: str | None = None  # the URL callers see (Twilio signs it), e.g. https://bot.example.com
+    ws_assistant: str | None = None  # /ws/assistant/ default: assistant id, "<pack>/<key>" or pack name
+    ws_heartbeat_s: float = 20.0  # WebSocket ping frames; 0 = off
+    ws_compression: bool = False  # permessage-deflate (~37 KB of zlib state per connection)
+    whatsapp_assistant: str | None = None  # who answers WhatsApp (default: the courses pack's)
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = Field(default=None, repr=False)
+    twilio_from: str | None = None  # e.g. whatsapp:+14155238886 (default: the number written to)
+    twilio_api_url: str = "https://api.twilio.com"
+    whatsapp_verify_token: str | None = Field(default=None, repr=False)
+    whatsapp_app_secret: str | None = Field(default=None, repr=False)
+    whatsapp_token: str | None = Field(default=None, repr=False)
+    whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
+    whatsapp_phone_number_id: str | None = None  # default: the number the message arrived on
+    webhook_max_attempts: int = 8
+    webhook_timeout_s: float = 10.0
+    webhook_retry_base_s: float = 5.0  # then x4 per attempt: 5 s, 20 s, 80 s, ... up to the max
+    webhook_retry_max_s: float = 21600.0
+    webhook_poll_s: float = 2.0  # how often a replica looks for due deliveries and endpoint changes
 
     recover_on_start: bool = True
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from hilo import serialize
 from hilo.api.deps import PageDep, SessionDep
 from hilo.api.schemas import AssistantCreate, AssistantUpdate, dump_response_format, dump_tools
+from hilo.auth.deps import PrincipalDep, owner_for, visible
 from hilo.db import models as m
 from hilo.ids import new_id
 from hilo.store import get_or_404, now, paginate
@@ -16,13 +17,14 @@ router = APIRouter(prefix="/v1/assistants", tags=["assistants"])
 
 
 @router.post("")
-async def create_assistant(body: AssistantCreate, session: SessionDep):
+async def create_assistant(body: AssistantCreate, session: SessionDep, principal: PrincipalDep):
     assistant = m.Assistant(
         id=new_id("asst"), created_at=now(), model=body.model, name=body.name,
         description=body.description, instructions=body.instructions,
         tools=dump_tools(body.tools) or [], tool_resources=body.tool_resources,
         metadata_=body.metadata or {}, temperature=body.temperature, top_p=body.top_p,
         response_format=dump_response_format(body.response_format),
+        user_id=owner_for(principal, m.Assistant),
     )
     session.add(assistant)
     await session.commit()
@@ -30,8 +32,9 @@ async def create_assistant(body: AssistantCreate, session: SessionDep):
 
 
 @router.get("")
-async def list_assistants(session: SessionDep, page: PageDep):
-    rows, more = await paginate(session, select(m.Assistant), m.Assistant, page.limit, page.order, page.after, page.before)
+async def list_assistants(session: SessionDep, page: PageDep, principal: PrincipalDep):
+    query = visible(principal, m.Assistant, select(m.Assistant))
+    rows, more = await paginate(session, query, m.Assistant, page.limit, page.order, page.after, page.before)
     return serialize.page([serialize.assistant(a) for a in rows], more)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from hilo import serialize
 from hilo.api.deps import PageDep, SessionDep, SettingsDep
 from hilo.api.errors import APIError, bad_request
+from hilo.auth.deps import PrincipalDep, owner_for, visible
 from hilo.config import Settings
 from hilo.db import models as m
 from hilo.ids import new_id
@@ -51,13 +52,15 @@ async def upload_file(
     settings: SettingsDep,
     file: UploadFile,
     purpose: Annotated[str, Form()],
+    principal: PrincipalDep,
 ):
     if purpose not in PURPOSES:
         raise bad_request(f"Invalid purpose '{purpose}'. Expected one of {sorted(PURPOSES)}.", param="purpose")
     file_id = new_id("file")
     size = await store_upload(file, settings, file_id)
     row = m.File(id=file_id, created_at=now(), bytes=size, filename=os.path.basename(file.filename or "upload"),
-                 purpose=purpose, content_type=file.content_type, storage_path=file_id)
+                 purpose=purpose, content_type=file.content_type, storage_path=file_id,
+                 user_id=owner_for(principal, m.File))
     session.add(row)
     try:
         await session.commit()
@@ -68,8 +71,8 @@ async def upload_file(
 
 
 @router.get("")
-async def list_files(session: SessionDep, page: PageDep, purpose: str | None = None):
-    query = select(m.File)
+async def list_files(session: SessionDep, page: PageDep, principal: PrincipalDep, purpose: str | None = None):
+    query = visible(principal, m.File, select(m.File))
     if purpose:
         query = query.where(m.File.purpose == purpose)
     rows, more = await paginate(session, query, m.File, page.limit, page.order, page.after, page.before)

@@ -10,6 +10,8 @@ from hilo import serialize
 from hilo.api.deps import PageDep, SessionDep
 from hilo.api.errors import bad_request
 from hilo.api.schemas import MessageCreate, MessageUpdate
+from hilo.auth import Principal
+from hilo.auth.deps import PrincipalDep
 from hilo.db import models as m
 from hilo.ids import new_id
 from hilo.store import get_or_404, now, paginate
@@ -31,15 +33,19 @@ def _content(body: MessageCreate) -> list[dict]:
     return parts
 
 
-async def build_messages(session: AsyncSession, thread_id: str, bodies: list[MessageCreate]) -> list[m.Message]:
-    """Validate and add user/assistant messages (file references must exist)."""
+async def build_messages(session: AsyncSession, thread_id: str, bodies: list[MessageCreate],
+                         principal: Principal | None = None) -> list[m.Message]:
+    """Validate and add user/assistant messages (file references must exist and be visible)."""
     file_ids: set[str] = set()
     for body in bodies:
         if not isinstance(body.content, str):
             file_ids |= {p.image_file.file_id for p in body.content if p.type == "image_file"}
         file_ids |= {a.file_id for a in body.attachments or []}
     if file_ids:
-        found = set((await session.scalars(select(m.File.id).where(m.File.id.in_(file_ids)))).all())
+        query = select(m.File.id).where(m.File.id.in_(file_ids))
+        if principal is not None and not principal.is_admin:
+            query = query.where(m.File.user_id == principal.user_id)
+        found = set((await session.scalars(query)).all())
         missing = sorted(file_ids - found)
         if missing:
             raise bad_request(f"Invalid file id: '{missing[0]}'. No such file.", param="content")
@@ -65,9 +71,9 @@ async def _thread_without_active_run(session: AsyncSession, thread_id: str) -> m
 
 
 @router.post("")
-async def create_message(thread_id: str, body: MessageCreate, session: SessionDep):
+async def create_message(thread_id: str, body: MessageCreate, session: SessionDep, principal: PrincipalDep):
     await _thread_without_active_run(session, thread_id)
-    [message] = await build_messages(session, thread_id, [body])
+    [message] = await build_messages(session, thread_id, [body], principal)
     await session.commit()
     return serialize.message(message)
 

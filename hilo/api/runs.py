@@ -11,6 +11,7 @@ from hilo.api.errors import bad_request
 from hilo.api.messages import build_messages
 from hilo.api.schemas import RunCreate, RunUpdate, SubmitToolOutputs
 from hilo.api.streaming import stream_run
+from hilo.auth.deps import PrincipalDep, runnable_assistant
 from hilo.db import models as m
 from hilo.engine.runner import ACTIVE
 from hilo.runs import launch, new_run, run_for
@@ -20,11 +21,13 @@ router = APIRouter(prefix="/v1/threads/{thread_id}/runs", tags=["runs"])
 
 
 @router.post("")
-async def create_run(thread_id: str, body: RunCreate, session: SessionDep, engine: EngineDep, bus: BusDep):
+async def create_run(thread_id: str, body: RunCreate, session: SessionDep, engine: EngineDep, bus: BusDep,
+                     principal: PrincipalDep):
     await get_or_404(session, m.Thread, thread_id)
+    await runnable_assistant(session, principal, body.assistant_id)
     run = await new_run(session, engine, thread_id, body.assistant_id, body, body.additional_instructions)
     if body.additional_messages:
-        await build_messages(session, thread_id, body.additional_messages)
+        await build_messages(session, thread_id, body.additional_messages, principal)
     await session.commit()
     if body.stream:
         queue = bus.subscribe(run.id)

@@ -9,6 +9,8 @@ from hilo.api.deps import BusDep, EngineDep, SessionDep
 from hilo.api.messages import build_messages
 from hilo.api.schemas import ThreadAndRunCreate, ThreadCreate, ThreadUpdate
 from hilo.api.streaming import stream_run
+from hilo.auth import Principal
+from hilo.auth.deps import PrincipalDep, owner_for, runnable_assistant
 from hilo.db import models as m
 from hilo.ids import new_id
 from hilo.runs import launch, new_run
@@ -17,30 +19,32 @@ from hilo.store import get_or_404, now
 router = APIRouter(prefix="/v1/threads", tags=["threads"])
 
 
-async def _create_thread(session, body: ThreadCreate | None) -> m.Thread:
+async def _create_thread(session, body: ThreadCreate | None, principal: Principal) -> m.Thread:
     body = body or ThreadCreate()
     thread = m.Thread(id=new_id("thread"), created_at=now(), metadata_=body.metadata or {},
-                      tool_resources=body.tool_resources)
+                      tool_resources=body.tool_resources, user_id=owner_for(principal, m.Thread))
     session.add(thread)
     await session.flush()
     if body.messages:
-        await build_messages(session, thread.id, body.messages)
+        await build_messages(session, thread.id, body.messages, principal)
     return thread
 
 
 @router.post("")
-async def create_thread(session: SessionDep, body: ThreadCreate | None = None):
-    thread = await _create_thread(session, body)
+async def create_thread(session: SessionDep, principal: PrincipalDep, body: ThreadCreate | None = None):
+    thread = await _create_thread(session, body, principal)
     await session.commit()
     return serialize.thread(thread)
 
 
 @router.post("/runs")
-async def create_thread_and_run(body: ThreadAndRunCreate, session: SessionDep, engine: EngineDep, bus: BusDep):
+async def create_thread_and_run(body: ThreadAndRunCreate, session: SessionDep, engine: EngineDep, bus: BusDep,
+                                principal: PrincipalDep):
+    await runnable_assistant(session, principal, body.assistant_id)
     thread_body = body.thread or ThreadCreate()
     if body.tool_resources is not None and thread_body.tool_resources is None:
         thread_body.tool_resources = body.tool_resources
-    thread = await _create_thread(session, thread_body)
+    thread = await _create_thread(session, thread_body, principal)
     run = await new_run(session, engine, thread.id, body.assistant_id, body)
     await session.commit()
     if body.stream:

@@ -1,7 +1,14 @@
-"""Apply Alembic migrations programmatically (``hilo migrate`` and server start-up)."""
+"""Apply Alembic migrations programmatically (``hilo migrate`` and server start-up).
+
+Besides hilo's own revisions, every discovered pack may ship an Alembic versions
+directory: its revisions live on their own branch (``branch_labels=("<pack>",)``,
+``depends_on="0001"``), so ``upgrade`` goes to ``heads``, one head per branch.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from alembic import command
@@ -10,19 +17,31 @@ from alembic.config import Config
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(url: str) -> Config:
+def pack_migration_dirs() -> list[Path]:
+    """The migration directories of every discovered pack (enabled or not: tables stay)."""
+    from hilo.packs.loader import discover
+
+    return [p.migrations for p in discover().values() if p.migrations]
+
+
+def alembic_config(url: str, extra_versions: Iterable[Path] | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    extra = pack_migration_dirs() if extra_versions is None else list(extra_versions)
+    locations = [MIGRATIONS / "versions", *extra]
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations).replace("%", "%%"))
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "heads", extra_versions: Iterable[Path] | None = None) -> None:
+    """Upgrade hilo's tables and every pack's (``extra_versions``: default, discovered packs)."""
+    command.upgrade(alembic_config(url, extra_versions), revision)
 
 
 def current(url: str) -> str | None:
-    """The revision the database is at (None before the first migration)."""
+    """The revisions the database is at, comma-separated (None before the first migration)."""
     import asyncio
 
     from alembic.runtime.migration import MigrationContext
@@ -33,9 +52,8 @@ def current(url: str) -> str | None:
         engine = create_engine(url)
         try:
             async with engine.connect() as conn:
-                return await conn.run_sync(
-                    lambda c: MigrationContext.configure(c).get_current_revision()
-                )
+                heads = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_heads())
+                return ", ".join(sorted(heads)) or None
         finally:
             await engine.dispose()
 

@@ -43,6 +43,8 @@ class Assistant(Base):
     temperature: Mapped[float | None] = mapped_column(Float)
     top_p: Mapped[float | None] = mapped_column(Float)
     response_format: Mapped[Any] = mapped_column(Json, nullable=True)
+    # Owner (hilo.auth): NULL = global, readable by every user, changed only by admins.
+    user_id: Mapped[str | None] = mapped_column(Id, index=True)
 
 
 class Thread(Base):
@@ -54,6 +56,7 @@ class Thread(Base):
     # The run that holds the thread (queued .. requires_action); set and cleared with
     # conditional UPDATEs so that two replicas can never start two runs on one thread.
     active_run_id: Mapped[str | None] = mapped_column(Id)
+    user_id: Mapped[str | None] = mapped_column(Id, index=True)  # owner; runs/messages follow it
 
 
 class Message(Base):
@@ -143,3 +146,57 @@ class File(Base):
     purpose: Mapped[str] = mapped_column(String(64))
     content_type: Mapped[str | None] = mapped_column(String(128))
     storage_path: Mapped[str] = mapped_column(String(1024))
+    user_id: Mapped[str | None] = mapped_column(Id, index=True)  # owner
+
+
+class PackAssistant(Base):
+    """The assistant a pack's definition became: ``key`` is ``<pack>/<assistant key>``."""
+
+    __tablename__ = "pack_assistants"
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    assistant_id: Mapped[str] = mapped_column(Id)
+
+
+# ---------------------------------------------------------------- users and auth (hilo.auth)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str | None] = mapped_column(String(256))
+    entitlements: Mapped[list[str]] = mapped_column(Json, default=list)
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", Json, default=dict)
+
+
+class Identity(Base):
+    """How a channel knows a user: (``api``, name), (``jwt``, sub), (``whatsapp``, number), ..."""
+
+    __tablename__ = "identities"
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(256), primary_key=True)
+    user_id: Mapped[str] = mapped_column(Id, index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class UserThread(Base):
+    """The active thread of a user with an assistant (seed 001's oa_threads_map, generalised)."""
+
+    __tablename__ = "user_threads"
+    user_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    assistant_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    thread_id: Mapped[str] = mapped_column(Id)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[str] = mapped_column(Id, index=True)
+    scope: Mapped[str] = mapped_column(String(16))  # admin | user
+    name: Mapped[str | None] = mapped_column(String(256))
+    prefix: Mapped[str] = mapped_column(String(32))  # shown in listings, never the secret
+    hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex of the secret
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)

@@ -78,8 +78,8 @@ def chat_content(content: list[dict[str, Any]], images: bool, files: dict[str, m
         elif kind == "image_url":
             if images:
                 parts.append({"type": "image_url", "image_url": part["image_url"]})
-            else:
-                parts.append({"type": "text", "text": "[image omitted: this model does not accept images]"})
+            else:  # the reference stays, so tools (e.g. analyze_image) can still be pointed at it
+                parts.append({"type": "text", "text": f"[image not shown to this model: {part['image_url']['url'][:2048]}]"})
         elif kind == "image_file":
             file_id = part["image_file"]["file_id"]
             url = _image_file_url(files_dir, file_id) if images and file_id in files else None
@@ -89,7 +89,7 @@ def chat_content(content: list[dict[str, Any]], images: bool, files: dict[str, m
                     image["detail"] = part["image_file"]["detail"]
                 parts.append({"type": "image_url", "image_url": image})
             else:
-                parts.append({"type": "text", "text": "[image omitted]"})
+                parts.append({"type": "text", "text": f"[image not shown to this model: {file_id}]"})
     if all(p["type"] == "text" for p in parts):
         return "\n".join(p["text"] for p in parts)
     return parts

@@ -1,12 +1,13 @@
 """Which provider answers a given assistant ``model`` string.
 
 * ``scripted/<script>`` -> the scripted test double;
+* ``guided`` or ``guided/<anything>`` -> the guided provider (no model: tools, examples, templates);
 * ``local`` or ``local/<anything>`` -> the in-process GGUF model;
 * ``<name>/<model>`` where ``<name>`` is a key of ``HILO_PROVIDERS`` -> that endpoint;
 * ``openai/<model>`` -> the default OpenAI-compatible endpoint with exactly that model;
 * anything else -> the default provider (``HILO_LLM_PROVIDER``; ``auto`` means the
   OpenAI-compatible endpoint when ``HILO_LLM_BASE_URL`` or ``HILO_LLM_API_KEY`` is set,
-  else the local model). When ``HILO_LLM_MODEL`` is set it replaces such unprefixed
+  else the guided provider). When ``HILO_LLM_MODEL`` is set it replaces such unprefixed
   names, so seed code that hard-codes ``gpt-4o`` runs on whatever the operator chose.
 """
 
@@ -14,23 +15,27 @@ from __future__ import annotations
 
 from hilo.config import Settings
 from hilo.providers.base import ModelProvider, ProviderError
+from hilo.providers.guided import GuidedProvider
 from hilo.providers.scripted import ScriptedProvider
+from hilo.tools import ToolRegistry
 
 
 class Providers:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, tools: ToolRegistry | None = None):
         self.settings = settings
         self._cache: dict[str, ModelProvider] = {}
         self.scripted = ScriptedProvider(settings.scripted_file)
+        self.guided = GuidedProvider(tools, threshold=settings.guided_threshold,
+                                     threads=settings.guided_threads, cache_dir=settings.data_dir / "guided")
         self.default_kind = self._default_kind()
 
     def _default_kind(self) -> str:
         kind = self.settings.llm_provider
         if kind == "auto":
             s = self.settings
-            return "openai" if (s.llm_base_url or s.llm_api_key) else "local"
-        if kind not in ("openai", "local", "scripted"):
-            raise ValueError(f"HILO_LLM_PROVIDER must be auto, openai, local or scripted, not {kind!r}")
+            return "openai" if (s.llm_base_url or s.llm_api_key) else "guided"
+        if kind not in ("openai", "guided", "local", "scripted"):
+            raise ValueError(f"HILO_LLM_PROVIDER must be auto, openai, guided, local or scripted, not {kind!r}")
         return kind
 
     def _openai(self, name: str) -> ModelProvider:
@@ -71,6 +76,8 @@ class Providers:
     def _by_kind(self, kind: str) -> ModelProvider:
         if kind == "scripted":
             return self.scripted
+        if kind == "guided":
+            return self.guided
         if kind == "local":
             return self._local()
         return self._openai("openai")
@@ -80,6 +87,8 @@ class Providers:
         prefix, _, rest = model.partition("/")
         if prefix == "scripted" and rest:
             return self.scripted, model
+        if prefix == "guided":
+            return self.guided, rest
         if prefix == "local":
             return self._local(), rest
         if rest and prefix in self.settings.providers:

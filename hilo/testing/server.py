@@ -52,8 +52,10 @@ def start_server(settings: Settings, migrate: bool = True) -> LiveServer:
         upgrade(settings.database_url)
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
+    from hilo.channels import server_options
+
     config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=2)
+                            timeout_graceful_shutdown=2, **server_options(settings))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -1,0 +1,82 @@
+"""Channels: the WebSocket of seed 003, WhatsApp (Twilio, Meta Cloud API), signed event
+webhooks and the seed-001 status pages. Every channel ends in
+:func:`hilo.conversations.converse`.
+
+``create_app`` includes :func:`routers` and calls :func:`start` / :func:`stop` in its lifespan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+
+from hilo.channels.common import Background
+from hilo.channels.whatsapp import Stats
+
+SHUTDOWN_GRACE_S = 5.0
+
+
+@dataclass
+class ChannelRuntime:
+    client: httpx.AsyncClient
+    twilio: object
+    meta: object
+    background: Background = field(default_factory=Background)
+    twilio_stats: Stats = field(default_factory=Stats)
+    meta_stats: Stats = field(default_factory=Stats)
+    ws_connections: int = 0
+
+
+def install(app) -> None:
+    """The routes, and the WebSocket endpoint ahead of the router (see channels.websocket)."""
+    from hilo.channels import health, meta, twilio, websocket
+    from hilo.webhooks import api
+
+    for router in (health.router, twilio.router, meta.router, api.router):
+        app.include_router(router)
+    app.add_middleware(websocket.FastPath)
+
+
+async def start(state) -> None:
+    from hilo.channels.meta import MetaTransport
+    from hilo.channels.twilio import TwilioTransport
+    from hilo.webhooks import WebhookDispatcher
+
+    settings = state.settings
+    client = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=10.0), headers={"user-agent": "hilo-channels"})
+    state.channels = ChannelRuntime(client, TwilioTransport(settings, client), MetaTransport(settings, client))
+    state.webhooks = WebhookDispatcher(state.db, state.bus, settings)
+    await state.webhooks.start()
+
+
+async def stop(state) -> None:
+    runtime: ChannelRuntime | None = getattr(state, "channels", None)
+    if runtime is not None:
+        await runtime.background.drain(SHUTDOWN_GRACE_S)
+        await runtime.client.aclose()
+    if getattr(state, "webhooks", None) is not None:
+        await state.webhooks.stop()
+
+
+def server_options(settings) -> dict:
+    """uvicorn options the channels need: WebSocket ping frames every HILO_WS_HEARTBEAT_S (a
+    peer that has not answered one within as long again is dropped), and permessage-deflate
+    only when HILO_WS_COMPRESSION is on (its zlib state is ~37 KB per connection)."""
+    beat = settings.ws_heartbeat_s if settings.ws_heartbeat_s and settings.ws_heartbeat_s > 0 else None
+    return {"ws_ping_interval": beat, "ws_ping_timeout": beat, "ws_per_message_deflate": settings.ws_compression}
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft open-files limit to the hard one (every WebSocket holds a descriptor)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft

@@ -1,0 +1,149 @@
+"""WhatsApp through Meta's Cloud API: ``GET|POST /webhooks/whatsapp``.
+
+``GET`` answers Meta's subscription check (``hub.mode=subscribe``, ``hub.verify_token``,
+``hub.challenge``). ``POST`` carries ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the
+raw body, keyed with the app secret>``; each new message id is answered in the background
+through ``POST {HILO_WHATSAPP_API_URL}/{phone_number_id}/messages``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from hilo.channels import common, outbound, whatsapp
+from hilo.config import Settings
+
+log = logging.getLogger("hilo.channels.meta")
+router = APIRouter(tags=["channels: whatsapp"])
+
+LIMIT = 4096  # characters in one Cloud API text body
+MEDIA_TYPES = ("image", "audio", "voice", "video", "document", "sticker")
+
+
+def configured(settings: Settings) -> bool:
+    return bool(settings.whatsapp_app_secret and settings.whatsapp_token)
+
+
+def signature_ok(secret: str, body: bytes, header: str) -> bool:
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.strip())
+
+
+class MetaTransport:
+    name = "meta"
+    limit = LIMIT
+
+    def __init__(self, settings: Settings, client: httpx.AsyncClient):
+        self.settings, self.client = settings, client
+        self.api = settings.whatsapp_api_url.rstrip("/")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.settings.whatsapp_token or ''}"}
+
+    async def fetch_media(self, media: whatsapp.Media) -> tuple[bytes, str]:
+        meta = await outbound.request(self.client, "GET", f"{self.api}/{media.ref}", what="whatsapp media lookup",
+                                      headers=self.headers)
+        info = meta.json()
+        response = await outbound.request(self.client, "GET", info["url"], what="whatsapp media download",
+                                          headers=self.headers, follow_redirects=True)
+        return response.content, info.get("mime_type") or response.headers.get("content-type", media.content_type)
+
+    async def send(self, inbound: whatsapp.Inbound, text: str) -> None:
+        number_id = inbound.via or self.settings.whatsapp_phone_number_id
+        body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": inbound.reply_to,
+                "type": "text", "text": {"preview_url": False, "body": text}}
+        await outbound.request(self.client, "POST", f"{self.api}/{number_id}/messages", what="whatsapp send",
+                               headers=self.headers, json=body)
+
+
+def _text(message: dict) -> str:
+    kind = message.get("type")
+    if kind == "text":
+        return (message.get("text") or {}).get("body") or ""
+    if kind == "button":
+        return (message.get("button") or {}).get("text") or ""
+    if kind == "interactive":
+        reply = message.get("interactive") or {}
+        chosen = reply.get("button_reply") or reply.get("list_reply") or {}
+        return chosen.get("title") or ""
+    if kind in MEDIA_TYPES:
+        return (message.get(kind) or {}).get("caption") or ""
+    if kind == "location":
+        loc = message.get("location") or {}
+        return f"[Ubicación: {loc.get('latitude')}, {loc.get('longitude')} {loc.get('name') or ''}]".strip()
+    return ""
+
+
+def parse(payload: dict, default_number_id: str | None) -> list[whatsapp.Inbound]:
+    """Every user message in a webhook payload (status updates and other fields are skipped)."""
+    found: list[whatsapp.Inbound] = []
+    for entry in payload.get("entry") or ():
+        for change in (entry or {}).get("changes") or ():
+            value = (change or {}).get("value") or {}
+            if change.get("field") != "messages" or not isinstance(value, dict):
+                continue
+            number_id = (value.get("metadata") or {}).get("phone_number_id") or default_number_id
+            names = {c.get("wa_id"): (c.get("profile") or {}).get("name") for c in value.get("contacts") or ()}
+            for message in value.get("messages") or ():
+                if not isinstance(message, dict) or not message.get("id") or not message.get("from"):
+                    continue
+                kind = message.get("type")
+                media = []
+                if kind in MEDIA_TYPES and (message.get(kind) or {}).get("id"):
+                    part = message[kind]
+                    media.append(whatsapp.Media(part["id"], part.get("mime_type") or "application/octet-stream",
+                                                voice=kind in ("audio", "voice")))
+                sender = str(message["from"])
+                found.append(whatsapp.Inbound(provider="meta", message_id=str(message["id"]),
+                                              number=whatsapp.e164(sender), reply_to=sender, via=number_id,
+                                              text=_text(message), name=names.get(sender), media=media))
+    return found
+
+
+@router.get("/webhooks/whatsapp")
+async def verify_subscription(request: Request):
+    settings: Settings = request.app.state.settings
+    q = request.query_params
+    token = settings.whatsapp_verify_token
+    if token and q.get("hub.mode") == "subscribe" and hmac.compare_digest(q.get("hub.verify_token", ""), token):
+        return PlainTextResponse(q.get("hub.challenge", ""))
+    return JSONResponse({"error": {"type": "forbidden", "message": "Verification failed."}}, status_code=403)
+
+
+@router.post("/webhooks/whatsapp")
+async def whatsapp_webhook(request: Request):
+    state = request.app.state
+    settings: Settings = state.settings
+    if not configured(settings):
+        return JSONResponse({"error": {"type": "not_configured", "message":
+                            "WhatsApp Cloud API is not configured (HILO_WHATSAPP_APP_SECRET, HILO_WHATSAPP_TOKEN)."}},
+                            status_code=503)
+    body = await request.body()
+    if not signature_ok(settings.whatsapp_app_secret, body, request.headers.get("x-hub-signature-256", "")):
+        log.warning("whatsapp webhook with a bad signature from %s", request.client.host if request.client else "?")
+        return JSONResponse({"error": {"type": "invalid_signature", "message": "Invalid X-Hub-Signature-256."}},
+                            status_code=403)
+    try:
+        payload = json.loads(body)
+        if not isinstance(payload, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        return JSONResponse({"error": {"type": "invalid_request_error", "message": "The body is not a JSON object."}},
+                            status_code=400)
+    channels = state.channels
+    for inbound in parse(payload, settings.whatsapp_phone_number_id):
+        if await common.claim_inbound(state.db, "meta", inbound.message_id, inbound.number):
+            channels.meta_stats.received += 1
+            channels.background.spawn(whatsapp.handle(state, inbound, channels.meta, channels.meta_stats),
+                                      name=f"meta:{inbound.message_id}")
+        else:
+            channels.meta_stats.duplicates += 1
+    return {"status": "ok"}

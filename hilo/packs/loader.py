@@ -1,0 +1,146 @@
+"""Find packs through entry points, choose the enabled ones, and start them.
+
+Every pack, built-in or not, is a :class:`~hilo.packs.Pack` behind an entry point of the
+``hilo.packs`` group (the object itself, or a function returning it). ``HILO_PACKS``
+chooses among them: ``all`` (default), ``none``, or a comma list of names.
+
+At start-up an enabled pack's tools join the run engine's registry, its routers join the
+app, its ``seed`` runs, and each of its assistant definitions becomes an assistant whose
+id is kept in ``pack_assistants`` so that it survives restarts: later starts update the
+assistant in place (and re-create it under the same id if it was deleted).
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import entry_points
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from hilo.db import models as m
+from hilo.db.session import Database
+from hilo.ids import new_id
+from hilo.packs import AssistantSpec, Pack
+from hilo.store import now
+from hilo.tools import ToolRegistry
+
+log = logging.getLogger("hilo.packs")
+
+GROUP = "hilo.packs"
+
+
+class PackError(RuntimeError):
+    """A pack cannot be found, loaded or started; the message says what to change."""
+
+
+def discover() -> dict[str, Pack]:
+    """Every installed pack by name (whether enabled or not)."""
+    packs: dict[str, Pack] = {}
+    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        try:
+            obj = ep.load()
+            pack = obj if isinstance(obj, Pack) else obj()
+        except Exception as exc:
+            raise PackError(f"the pack entry point {ep.name} = {ep.value!r} failed to load: {exc}") from exc
+        if not isinstance(pack, Pack):
+            raise PackError(f"the entry point {ep.name} = {ep.value!r} is not a hilo.packs.Pack")
+        if pack.name in packs and packs[pack.name] is not pack:
+            raise PackError(f"two installed packs are named {pack.name!r}")
+        packs[pack.name] = pack
+    return packs
+
+
+def select(available: dict[str, Pack], setting: str) -> list[Pack]:
+    """The packs ``HILO_PACKS`` enables: ``all``, ``none`` or a comma list of names."""
+    value = setting.strip().lower()
+    if value in ("", "all"):
+        return list(available.values())
+    if value == "none":
+        return []
+    names = list(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        installed = ", ".join(sorted(available)) or "none"
+        raise PackError(f"HILO_PACKS names unknown pack(s): {', '.join(unknown)} (installed: {installed})")
+    return [available[n] for n in names]
+
+
+def register_tools(packs: list[Pack], registry: ToolRegistry) -> None:
+    for pack in packs:
+        for tool in pack.tools:
+            existing = registry.get(tool.name)
+            if existing is not None and existing is not tool:
+                raise PackError(f"the tool {tool.name!r} of pack {pack.name!r} is already registered")
+            registry.register(tool)
+
+
+async def seed(db: Database, packs: list[Pack]) -> None:
+    for pack in packs:
+        if pack.seed is not None:
+            async with db.sessionmaker() as session:
+                await pack.seed(session)
+
+
+async def sync_assistants(db: Database, packs: list[Pack], registry: ToolRegistry) -> dict[str, str]:
+    """Create or update each pack assistant; returns ``{"<pack>/<key>": assistant id}``."""
+    ids: dict[str, str] = {}
+    for pack in packs:
+        for spec in pack.assistant_specs():
+            unknown = [t for t in spec.tools if t not in registry]
+            if unknown:
+                raise PackError(f"assistant {spec.key!r} of pack {pack.name!r} names unknown tool(s): "
+                                f"{', '.join(unknown)}")
+            ids[f"{pack.name}/{spec.key}"] = await _upsert(db, spec)
+    return ids
+
+
+def assistant_values(spec: AssistantSpec) -> dict[str, Any]:
+    """The assistant a definition describes. Tools are listed by name only: hilo runs them."""
+    metadata = {**spec.metadata, "hilo_pack": spec.pack, "hilo_key": spec.key, "hilo_language": spec.language}
+    return {
+        "name": spec.name, "description": spec.description, "model": spec.model,
+        "instructions": spec.instructions, "metadata_": metadata,
+        "tools": [{"type": "function", "function": {"name": t}} for t in spec.tools],
+    }
+
+
+async def _upsert(db: Database, spec: AssistantSpec) -> str:
+    key = f"{spec.pack}/{spec.key}"
+    values = assistant_values(spec)
+    for _attempt in range(3):
+        async with db.sessionmaker() as session:
+            link = await session.get(m.PackAssistant, key)
+            assistant = await session.get(m.Assistant, link.assistant_id) if link else None
+            if assistant is None:
+                assistant = m.Assistant(id=link.assistant_id if link else new_id("asst"),
+                                        created_at=now(), **values)
+                session.add(assistant)
+                if link is None:
+                    session.add(m.PackAssistant(key=key, assistant_id=assistant.id))
+            else:
+                for name, value in values.items():
+                    setattr(assistant, name, value)
+            try:
+                await session.commit()
+                return assistant.id
+            except IntegrityError:  # another replica created it first: update theirs
+                await session.rollback()
+    raise PackError(f"could not create the assistant {key}")
+
+
+async def start(db: Database, packs: list[Pack], registry: ToolRegistry, guided: Any = None) -> dict[str, str]:
+    """Seed, create or update the assistants, and tell the guided provider about them."""
+    await seed(db, packs)
+    ids = await sync_assistants(db, packs, registry)
+    if guided is not None:
+        for pack in packs:
+            for spec in pack.assistant_specs():
+                guided.add_profile(spec)
+    if packs:
+        log.info("packs: %s; assistants: %s", ", ".join(p.name for p in packs),
+                 ", ".join(f"{k}={v}" for k, v in ids.items()) or "none")
+    return ids
+
+
+__all__ = ["GROUP", "PackError", "discover", "register_tools", "select", "start", "sync_assistants"]

@@ -1,0 +1,13 @@
+"""Seed 000's trading mentor: an assistant with crypto and forex prices and chart reading."""
+
+from pathlib import Path
+
+from hilo.packs import Pack
+from hilo.packs.trading_mentor.tools import TOOLS
+
+pack = Pack(
+    name="trading_mentor",
+    description="Mentor de trading: precios de criptomonedas (ccxt) y divisas (BCE), análisis de gráficos.",
+    tools=TOOLS,
+    assistants=[Path(__file__).parent / "mentor.toml"],
+)

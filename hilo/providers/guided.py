@@ -1,0 +1,353 @@
+"""The guided provider: useful answers with no language model.
+
+For a user message it picks one of the request's tools (or the help reply) by comparing
+one query embedding of the message with the embeddings of each tool's ``examples`` and
+of the help examples (bundled multilingual-e5-small, see :mod:`hilo.nlu.embed`), then
+reads the tool's arguments with typed parsers driven by its JSON schema
+(:mod:`hilo.nlu.parsers`). When a required argument is missing it asks for it. When the
+last message is a tool result it phrases it with the tool's own template in the
+assistant's language (:mod:`hilo.nlu.render`), so every number it states came from a tool.
+
+It is stateless: a pending question is recognised from the previous assistant message.
+The assistant's language and help text come from its pack definition (matched by its
+instructions, see :meth:`GuidedProvider.add_profile`), else from the language of the
+instructions or of the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hilo.ids import new_id
+from hilo.nlu import lang as language
+from hilo.nlu.embed import Embedder
+from hilo.nlu.parsers import Param, currencies, params_of, parse_arguments, strong_arguments
+from hilo.nlu.render import describe, render
+from hilo.providers.base import Finish, ModelEvent, ModelRequest, TextDelta, ToolCallDelta
+from hilo.tools import ToolRegistry
+
+log = logging.getLogger("hilo.guided")
+
+HELP = "help"
+HELP_EXAMPLES = [
+    "hola", "buenos días", "buenas tardes", "¿qué puedes hacer?", "ayuda", "¿cómo funciona esto?",
+    "gracias", "¿quién eres?", "adiós", "no entiendo", "hello", "hi there", "what can you do?",
+    "help", "how does this work?", "thanks", "who are you?", "bye", "I don't understand",
+]
+STRONG_BONUS = 0.02  # per distinctive argument (ticker, pair, URL, file id) the message gives
+# One thread runs every decision: the embedding engine keeps a single OpenMP team warm
+# instead of one per executor thread (idle teams spin and slow each other down).
+_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hilo-guided")
+
+# A knowledge hook: (request, user text, language) -> an answer, or None to fall through.
+Knowledge = Callable[[ModelRequest, str, str], Awaitable[str | None]]
+
+
+@dataclass(slots=True)
+class Profile:
+    """What the guided provider knows of a pack assistant."""
+
+    instructions: str
+    language: str = "es"
+    help: str | None = None
+    help_examples: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Decision:
+    route: str  # a tool name, "help", or "phrase" (a tool result was phrased)
+    text: str | None = None
+    arguments: dict[str, Any] | None = None
+    score: float = 0.0
+    lang: str = "es"
+    confident: bool = True
+
+    @property
+    def call(self) -> bool:
+        return self.arguments is not None
+
+
+@dataclass(slots=True)
+class _Index:
+    labels: list[str]
+    rows: np.ndarray  # label index of each example row
+    matrix: np.ndarray  # example vectors, one per row
+
+
+class GuidedProvider:
+    name = "guided"
+    supports_images = False
+    context_tokens = 32768
+
+    def __init__(
+        self,
+        tools: ToolRegistry | None = None,
+        *,
+        threshold: float = 0.85,
+        threads: int = 2,
+        cache_dir: Path | None = None,
+        knowledge: Knowledge | None = None,
+    ):
+        self.tools = tools if tools is not None else ToolRegistry()
+        self.threshold = threshold
+        self.embedder = Embedder(threads, cache_dir)
+        self.knowledge = knowledge
+        self.profiles: list[Profile] = []
+        self._indexes: dict[tuple, _Index] = {}
+
+    def add_profile(self, spec: Any) -> Profile:
+        """Register a pack assistant (an :class:`~hilo.packs.AssistantSpec`)."""
+        profile = Profile(spec.instructions.strip(), spec.language, spec.help, list(spec.help_examples))
+        self.profiles = [p for p in self.profiles if p.instructions != profile.instructions] + [profile]
+        self._indexes.clear()
+        return profile
+
+    async def warm(self) -> None:
+        """Embed every known example now (or read them from the cache) so turns stay fast."""
+        texts = list(HELP_EXAMPLES)
+        for name in self.tools.names():
+            texts += list(getattr(self.tools.get(name), "examples", []) or [])
+        for profile in self.profiles:
+            texts += profile.help_examples
+        await asyncio.get_running_loop().run_in_executor(_EXECUTOR, self.embedder.examples, texts)
+
+    # ------------------------------------------------------------------ provider protocol
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        decision = await asyncio.get_running_loop().run_in_executor(_EXECUTOR, self.decide, request)
+        if not decision.confident and self.knowledge is not None:
+            answer = await self.knowledge(request, _last_user_text(request), decision.lang)
+            if answer:
+                decision = Decision("knowledge", answer, lang=decision.lang)
+        if decision.call:
+            args = json.dumps(decision.arguments, ensure_ascii=False)
+            yield ToolCallDelta(0, new_id("call"), decision.route, args)
+            yield Finish("tool_calls")
+        else:
+            yield TextDelta(decision.text or "")
+            yield Finish("stop")
+
+    async def check(self) -> tuple[bool, str]:
+        return True, "guided: answers from tools and templates, no model needed"
+
+    async def aclose(self) -> None:
+        return None
+
+    # ------------------------------------------------------------------ decisions
+    def decide(self, request: ModelRequest) -> Decision:
+        profile = self._profile(request)
+        text = _last_user_text(request)
+        lang = self._language(request, profile, text)
+        messages = request.messages
+        if messages and messages[-1].get("role") == "tool":
+            return Decision("phrase", self._phrase(messages, lang), lang=lang)
+        tools = {} if request.tool_choice == "none" else _schemas(request)
+        pending = self._pending(messages, tools, lang)
+        if pending is not None:
+            decision = self._resolve_pending(pending, text, tools, lang)
+            if decision is not None:
+                return decision
+        forced = _forced(request.tool_choice)
+        if forced in tools:
+            return self._call(forced, tools[forced], text, lang, 1.0)
+        route, score = self._route(text, tools, profile)
+        confident = score >= self.threshold
+        if route != HELP and (confident or request.tool_choice == "required"):
+            return self._call(route, tools[route], text, lang, score)
+        return Decision(HELP, self._help(profile, tools, lang), score=score, lang=lang, confident=confident)
+
+    def _call(self, name: str, schema: dict, text: str, lang: str, score: float) -> Decision:
+        args, missing = parse_arguments(schema.get("parameters") or {}, text)
+        if missing:
+            return Decision(name, question(missing[0], lang), score=score, lang=lang)
+        return Decision(name, arguments=args, score=score, lang=lang)
+
+    def _route(self, text: str, tools: dict[str, dict], profile: Profile | None) -> tuple[str, float]:
+        if not text.strip():
+            return HELP, 0.0
+        index = self._index(tools, profile)
+        sims = index.matrix @ self.embedder.query(text)
+        best = np.full(len(index.labels), -1.0)
+        np.maximum.at(best, index.rows, sims)
+        for i, label in enumerate(index.labels):
+            if label != HELP:
+                best[i] += STRONG_BONUS * strong_arguments(tools[label].get("parameters") or {}, text)
+        top = int(best.argmax())
+        return index.labels[top], float(best[top])
+
+    def _index(self, tools: dict[str, dict], profile: Profile | None) -> _Index:
+        key = (tuple(sorted(tools)), id(profile))
+        if key not in self._indexes:
+            labels, texts = [], []
+            for name, schema in sorted(tools.items()):
+                examples = list(getattr(self.tools.get(name), "examples", None) or [])
+                examples = examples or [schema.get("description") or name.replace("_", " ")]
+                labels += [name] * len(examples)
+                texts += examples
+            help_examples = HELP_EXAMPLES + (profile.help_examples if profile else [])
+            labels += [HELP] * len(help_examples)
+            texts += help_examples
+            names = list(dict.fromkeys(labels))
+            rows = np.array([names.index(label) for label in labels])
+            self._indexes[key] = _Index(names, rows, self.embedder.examples(texts))
+        return self._indexes[key]
+
+    # ------------------------------------------------------------------ follow-up answers
+    def _pending(self, messages: list[dict], tools: dict[str, dict], lang: str) -> tuple[str, str] | None:
+        """(tool, earlier user text) when the previous assistant turn asked for an argument."""
+        if len(messages) < 3 or messages[-1].get("role") != "user" or messages[-2].get("role") != "assistant":
+            return None
+        asked = _text(messages[-2].get("content")).strip()
+        earlier = _text(messages[-3].get("content")) if messages[-3].get("role") == "user" else ""
+        for name, schema in tools.items():
+            for param in params_of(schema.get("parameters") or {}):
+                if asked == question(param, lang):
+                    return name, earlier
+        return None
+
+    def _resolve_pending(self, pending: tuple[str, str], text: str, tools: dict, lang: str) -> Decision | None:
+        name, earlier = pending
+        parameters = tools[name].get("parameters") or {}
+        now, _ = parse_arguments(parameters, text)
+        if not now and not currencies(text):
+            return None  # the user moved on: route the new message afresh
+        args, missing = parse_arguments(parameters, f"{earlier} {text}")
+        args.update(now)
+        missing = [p for p in missing if p.name not in args]
+        if missing:
+            return Decision(name, question(missing[0], lang), lang=lang)
+        return Decision(name, arguments=args, lang=lang)
+
+    # ------------------------------------------------------------------ replies
+    def _phrase(self, messages: list[dict], lang: str) -> str:
+        start = len(messages)
+        while start > 0 and messages[start - 1].get("role") == "tool":
+            start -= 1
+        calls = messages[start - 1].get("tool_calls") or [] if start > 0 else []
+        names = {c["id"]: c["function"]["name"] for c in calls}
+        parts = [self._phrase_one(names.get(m.get("tool_call_id")), m.get("content"), lang)
+                 for m in messages[start:]]
+        return "\n\n".join(p for p in parts if p)
+
+    def _phrase_one(self, name: str | None, content: Any, lang: str) -> str:
+        raw = _text(content)
+        try:
+            output = json.loads(raw)
+        except ValueError:
+            return raw
+        if isinstance(output, dict) and "error" in output:
+            return error_sentence(output["error"], lang)
+        templates = getattr(self.tools.get(name or ""), "template", None) or {}
+        for template in filter(None, [templates.get(lang), *templates.values()]):
+            text = render(template, output)
+            if text:
+                return text
+        return describe(output, lang)
+
+    def _help(self, profile: Profile | None, tools: dict[str, dict], lang: str) -> str:
+        if profile and profile.help:
+            return profile.help
+        abilities = [s.get("description") or n.replace("_", " ") for n, s in tools.items()]
+        if lang == "es":
+            if not abilities:
+                return ("Ahora no hay un modelo de lenguaje disponible y este asistente no tiene "
+                        "herramientas, así que no puedo responder a eso.")
+            return "Puedo ayudarte con: " + "; ".join(abilities) + ". ¿Qué necesitas?"
+        if not abilities:
+            return "No language model is available right now and this assistant has no tools, so I cannot answer that."
+        return "I can help with: " + "; ".join(abilities) + ". What do you need?"
+
+    def _profile(self, request: ModelRequest) -> Profile | None:
+        system = _system_text(request).strip()
+        if not system:
+            return None
+        for profile in self.profiles:
+            if profile.instructions and system.startswith(profile.instructions):
+                return profile
+        return None
+
+    @staticmethod
+    def _language(request: ModelRequest, profile: Profile | None, text: str) -> str:
+        if profile:
+            return profile.language
+        return language.detect(_system_text(request)) or language.detect(text) or "es"
+
+
+# ---------------------------------------------------------------------- sentences
+_QUESTIONS = {
+    "crypto": ("¿De qué criptomoneda quieres el precio? Por ejemplo: BTC o ETH.",
+               "Which cryptocurrency? For example: BTC or ETH."),
+    "pair": ("¿Qué par de divisas quieres consultar? Por ejemplo: EUR/USD.",
+             "Which currency pair? For example: EUR/USD."),
+    "url": ("Envíame el enlace (URL) de la imagen o el id del archivo que subiste.",
+            "Send me the image's URL or the id of the file you uploaded."),
+    "file_id": ("Envíame el enlace (URL) de la imagen o el id del archivo que subiste.",
+                "Send me the image's URL or the id of the file you uploaded."),
+    "level": ("¿Qué nivel buscas: básico, intermedio o avanzado?",
+              "Which level: basic, intermediate or advanced?"),
+    "text": ("¿Qué tema buscas?", "What topic are you looking for?"),
+    "date": ("¿Para qué fecha?", "For which date?"),
+}
+
+
+def question(param: Param, lang: str) -> str:
+    """The question that asks the user for a missing argument."""
+    es = lang == "es"
+    if param.kind in _QUESTIONS:
+        return _QUESTIONS[param.kind][0 if es else 1]
+    if param.kind in ("int_id", "str_id"):
+        thing = param.name.removesuffix("_id").replace("_", " ") or "id"
+        return f"¿Cuál es el número (id) del {thing}?" if es else f"What is the {thing}'s id?"
+    if param.kind == "enum":
+        options = ", ".join(str(v) for v in param.schema.get("enum", []))
+        return f"¿Cuál de estas opciones: {options}?" if es else f"Which one: {options}?"
+    return (f"Necesito este dato: {param.description}. ¿Cuál es?" if es
+            else f"I need this: {param.description}. What is it?")
+
+
+def error_sentence(error: Any, lang: str) -> str:
+    if lang == "es":
+        return f"Lo siento, no pude obtener ese dato. La herramienta respondió: {error}"
+    return f"Sorry, I could not get that. The tool said: {error}"
+
+
+# ---------------------------------------------------------------------- request helpers
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return "" if content is None else str(content)
+
+
+def _last_user_text(request: ModelRequest) -> str:
+    for message in reversed(request.messages):
+        if message.get("role") == "user":
+            return _text(message.get("content"))
+    return ""
+
+
+def _system_text(request: ModelRequest) -> str:
+    return " ".join(_text(m.get("content")) for m in request.messages if m.get("role") == "system")
+
+
+def _schemas(request: ModelRequest) -> dict[str, dict]:
+    return {t["function"]["name"]: t["function"] for t in request.tools or ()
+            if t.get("type") == "function" and t.get("function", {}).get("name")}
+
+
+def _forced(choice: Any) -> str | None:
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        return (choice.get("function") or {}).get("name")
+    return None
+
+
+__all__ = ["Decision", "GuidedProvider", "Profile", "error_sentence", "question"]
