@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from sqlalchemy import bindparam, update
@@ -54,7 +55,7 @@ async def new_run(
     run = m.Run(
         id=run_id, thread_id=thread_id, assistant_id=assistant.id, created_at=created,
         status="queued",
-        expires_at=created + math.ceil(engine.settings.run_timeout),
+        expires_at=math.ceil(time.time() + engine.settings.run_timeout),  # never before the timeout
         model=options.model or assistant.model,
         instructions=instructions,
         tools=dump_tools(options.tools) if options.tools is not None else (assistant.tools or []),

@@ -79,7 +79,9 @@ def chat_content(content: list[dict[str, Any]], images: bool, files: dict[str, m
             if images:
                 parts.append({"type": "image_url", "image_url": part["image_url"]})
             else:  # the reference stays, so tools (e.g. analyze_image) can still be pointed at it
-                parts.append({"type": "text", "text": f"[image not shown to this model: {part['image_url']['url'][:2048]}]"})
+                url = part["image_url"]["url"]
+                ref = "an inline image" if url.startswith("data:") else url[:2048]
+                parts.append({"type": "text", "text": f"[image not shown to this model: {ref}]"})
         elif kind == "image_file":
             file_id = part["image_file"]["file_id"]
             url = _image_file_url(files_dir, file_id) if images and file_id in files else None

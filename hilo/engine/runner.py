@@ -642,8 +642,9 @@ class RunEngine:
             if run.status == "cancelling":
                 return run
             task = self.tasks.get(run_id)
-            if run.status in ("queued", "requires_action") and task is None:
-                # Nothing executes it right now: cancel outright.
+            if run.status == "requires_action" or (run.status == "queued" and task is None):
+                # Nothing executes it right now (a task that just stopped for tool outputs
+                # may still be winding down): cancel outright.
                 await session.commit()
                 await self._end(run, "cancelled")
                 return run
