@@ -274,7 +274,12 @@ async def _cancel_waiting(engine, run_id: str) -> None:
     task = engine.tasks.get(run_id)
     if task is not None and not task.done():
         await asyncio.wait({task}, timeout=5)
-    await engine.cancel(run_id)
+    for _attempt in range(50):
+        await asyncio.sleep(0)  # let the finished task's done-callbacks run
+        run = await engine.cancel(run_id)
+        if run is None or run.status != "requires_action":
+            return
+        await asyncio.sleep(0.02)
 
 
 def _error_text(payload: Any, status: str) -> str:

@@ -51,8 +51,20 @@ def http(server, token: str | None = ADMIN_TOKEN) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers=headers, timeout=30)
 
 
+_clients: list[OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
 def sdk(server, token: str) -> OpenAI:
-    return OpenAI(base_url=server.url + "/v1", api_key=token, max_retries=0, timeout=30)
+    client = OpenAI(base_url=server.url + "/v1", api_key=token, max_retries=0, timeout=30)
+    _clients.append(client)  # closed after the test
+    return client
 
 
 def new_key(server, user: str, scope: str = "user") -> str:

@@ -248,7 +248,8 @@ def test_meta_subscription_check(hilo):
                    params={"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"})
     assert ok.status_code == 200 and ok.text == "1158201444"
     for params in ({"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
-                   {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY, "hub.challenge": "1"}, {}):
+                   {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY, "hub.challenge": "1"}, {},
+                   {"hub.mode": "subscribe", "hub.verify_token": "contraseña", "hub.challenge": "1"}):
         assert httpx.get(hilo.url + "/webhooks/whatsapp", params=params).status_code == 403
 
 
@@ -274,6 +275,8 @@ def test_meta_bad_signature_and_bad_bodies(hilo, fakes):
     before = query(hilo, select(func.count()).select_from(InboundMessage))[0][0]
     payload = meta_payload("573005550000", "hola")
     assert meta_post(hilo, payload, secret="not-the-secret").status_code == 403
+    r = httpx.post(hilo.url + "/webhooks/whatsapp", content=b"{}", headers={"X-Hub-Signature-256": "sha256=ñ".encode()})
+    assert r.status_code == 403
     body = json.dumps(payload).encode()
     r = httpx.post(hilo.url + "/webhooks/whatsapp", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 403
@@ -289,6 +292,11 @@ def test_meta_bad_signature_and_bad_bodies(hilo, fakes):
     statuses = {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": {
         "statuses": [{"id": "wamid.x", "status": "delivered"}]}}, {"field": "messages", "value": "odd"}, {}]}, None]}
     assert meta_post(hilo, statuses).status_code == 200
+    for odd in ({"entry": {"a": 1}}, {"entry": "x"}, {"entry": [{"changes": "x"}]},
+                {"entry": [{"changes": [{"field": "messages", "value": {"messages": [{"id": 5}], "contacts": "x",
+                                                                       "metadata": []}}]}]},
+                {"entry": [{"changes": [{"field": "messages", "value": {"messages": "x"}}]}]}):
+        assert meta_post(hilo, odd).status_code == 200
     time.sleep(0.3)
     assert query(hilo, select(func.count()).select_from(InboundMessage))[0][0] == before
     assert meta.sent == []

@@ -33,7 +33,7 @@ def configured(settings: Settings) -> bool:
 
 def signature_ok(secret: str, body: bytes, header: str) -> bool:
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.strip())
+    return hmac.compare_digest(expected.encode(), header.strip().encode())
 
 
 class MetaTransport:
@@ -64,40 +64,53 @@ class MetaTransport:
                                headers=self.headers, json=body)
 
 
+def _dicts(value) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _field(message: dict, name: str) -> dict:
+    value = message.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def _text(message: dict) -> str:
     kind = message.get("type")
     if kind == "text":
-        return (message.get("text") or {}).get("body") or ""
-    if kind == "button":
-        return (message.get("button") or {}).get("text") or ""
-    if kind == "interactive":
-        reply = message.get("interactive") or {}
-        chosen = reply.get("button_reply") or reply.get("list_reply") or {}
-        return chosen.get("title") or ""
-    if kind in MEDIA_TYPES:
-        return (message.get(kind) or {}).get("caption") or ""
-    if kind == "location":
-        loc = message.get("location") or {}
-        return f"[Ubicación: {loc.get('latitude')}, {loc.get('longitude')} {loc.get('name') or ''}]".strip()
-    return ""
+        text = _field(message, "text").get("body")
+    elif kind == "button":
+        text = _field(message, "button").get("text")
+    elif kind == "interactive":
+        reply = _field(message, "interactive")
+        chosen = _field(reply, "button_reply") or _field(reply, "list_reply")
+        text = chosen.get("title")
+    elif kind in MEDIA_TYPES:
+        text = _field(message, kind).get("caption")
+    elif kind == "location":
+        loc = _field(message, "location")
+        text = f"[Ubicación: {loc.get('latitude')}, {loc.get('longitude')} {loc.get('name') or ''}]".strip()
+    else:
+        text = None
+    return text if isinstance(text, str) else ""
 
 
 def parse(payload: dict, default_number_id: str | None) -> list[whatsapp.Inbound]:
     """Every user message in a webhook payload (status updates and other fields are skipped)."""
     found: list[whatsapp.Inbound] = []
-    for entry in payload.get("entry") or ():
-        for change in (entry or {}).get("changes") or ():
-            value = (change or {}).get("value") or {}
+    for entry in _dicts(payload.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
             if change.get("field") != "messages" or not isinstance(value, dict):
                 continue
-            number_id = (value.get("metadata") or {}).get("phone_number_id") or default_number_id
-            names = {c.get("wa_id"): (c.get("profile") or {}).get("name") for c in value.get("contacts") or ()}
-            for message in value.get("messages") or ():
-                if not isinstance(message, dict) or not message.get("id") or not message.get("from"):
+            metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+            number_id = metadata.get("phone_number_id") or default_number_id
+            names = {c.get("wa_id"): (c.get("profile") or {}).get("name") if isinstance(c.get("profile"), dict)
+                     else None for c in _dicts(value.get("contacts"))}
+            for message in _dicts(value.get("messages")):
+                if not message.get("id") or not message.get("from"):
                     continue
                 kind = message.get("type")
                 media = []
-                if kind in MEDIA_TYPES and (message.get(kind) or {}).get("id"):
+                if kind in MEDIA_TYPES and isinstance(message.get(kind), dict) and message[kind].get("id"):
                     part = message[kind]
                     media.append(whatsapp.Media(part["id"], part.get("mime_type") or "application/octet-stream",
                                                 voice=kind in ("audio", "voice")))
@@ -113,7 +126,7 @@ async def verify_subscription(request: Request):
     settings: Settings = request.app.state.settings
     q = request.query_params
     token = settings.whatsapp_verify_token
-    if token and q.get("hub.mode") == "subscribe" and hmac.compare_digest(q.get("hub.verify_token", ""), token):
+    if token and q.get("hub.mode") == "subscribe" and hmac.compare_digest(q.get("hub.verify_token", "").encode(), token.encode()):
         return PlainTextResponse(q.get("hub.challenge", ""))
     return JSONResponse({"error": {"type": "forbidden", "message": "Verification failed."}}, status_code=403)
 
