@@ -21,20 +21,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from hilo.testing.http import QuietHandler, QuietServer
 
 __all__ = ["FakeBinance", "FakeFrankfurter"]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # else every keep-alive response waits ~44 ms
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
+class _Handler(QuietHandler):
     def do_GET(self) -> None:  # noqa: N802
         owner: _FakeServer = self.server.owner  # type: ignore[attr-defined]
         parts = urlsplit(self.path)
@@ -54,7 +49,7 @@ class _FakeServer:
         self._failures: list[tuple[int, Any]] = []
         self.delay = 0.0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = QuietServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.owner = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)

@@ -48,8 +48,9 @@ import threading
 import time
 import uuid
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from hilo.testing.http import QuietHandler, QuietServer
 
 __all__ = ["FakeOpenAIServer"]
 
@@ -96,24 +97,12 @@ def _split_text(text: str, chunk_size: int | None) -> list[str]:
     return _WORD.findall(text)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-    # socketserver's default backlog is 5: a burst of concurrent connects overflows it and
-    # the dropped SYNs are retried by the kernel after ~1 s, which benchmarks would blame on us
-    request_queue_size = 1024
-
+class _Server(QuietServer):
     owner: FakeOpenAIServer
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _Handler(QuietHandler):
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
-        pass
 
     def setup(self) -> None:
         super().setup()

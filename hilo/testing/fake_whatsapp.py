@@ -24,9 +24,10 @@ import json
 import secrets
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from hilo.testing.http import QuietHandler, QuietServer
 
 __all__ = ["FakeMeta", "FakeTwilio", "meta_payload", "meta_signature", "twilio_signature"]
 
@@ -60,20 +61,7 @@ def meta_payload(sender: str, text: str | None = None, *, message_id: str | None
             "entry": [{"id": "WABA1", "changes": [{"value": value, "field": "messages"}]}]}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:
-        pass  # a client closing its keep-alive connection is not news
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # else every keep-alive response waits ~44 ms
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
+class _Handler(QuietHandler):
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -106,8 +94,7 @@ class _FakeServer:
         self._failures: list[int] = []
         self._media: dict[str, tuple[bytes, str]] = {}
         self._cond = threading.Condition()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = QuietServer(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()

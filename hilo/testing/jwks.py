@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+from hilo.testing.http import QuietHandler, QuietServer
 
 
 def _rsa():
@@ -30,9 +31,7 @@ class JWKSServer:
         self.hits = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True  # else every keep-alive response waits ~44 ms
-
+        class Handler(QuietHandler):
             def do_GET(self):  # noqa: N802
                 if self.path.split("?")[0] != "/jwks.json":
                     self.send_error(404)
@@ -45,11 +44,7 @@ class JWKSServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *_args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 

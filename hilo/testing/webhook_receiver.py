@@ -10,28 +10,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from hilo.testing.http import QuietHandler, QuietServer
 
 __all__ = ["WebhookReceiver"]
 
 Received = tuple[bytes, dict[str, str]]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:
-        pass  # a client closing its keep-alive connection is not news
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # else every keep-alive response waits ~44 ms
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
+class _Handler(QuietHandler):
     def do_POST(self) -> None:  # noqa: N802
         owner: WebhookReceiver = self.server.owner  # type: ignore[attr-defined]
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -51,8 +38,7 @@ class WebhookReceiver:
         self._failures: list[int] = []
         self.always: int | None = None  # answer every request with this status
         self._cond = threading.Condition()
-        self._httpd = _Server(("127.0.0.1", port), _Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = QuietServer(("127.0.0.1", port), _Handler)
         self._httpd.owner = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
