@@ -257,3 +257,14 @@ def test_fallback_to_guided_when_the_model_fails(site, database_factory, tmp_pat
             assert reply == "1 EUR = 1.0842 USD. Fuente: fake-ecb."
             assert steps[0].step_details.tool_calls[0].function.name == "get_forex_price"
         assert len(fake.requests) == 1  # one failed call, then guided kept the run
+
+
+def test_place_arguments_for_client_side_functions():
+    from hilo.nlu.parsers import parse_arguments, parse_place
+
+    assert parse_place("¿Qué tiempo hace en Bogotá?") == "Bogotá"
+    assert parse_place("What is the weather in New York today?") == "New York"
+    assert parse_place("¿y en la Ciudad de México?") == "Ciudad de México"
+    assert parse_place("hola") is None
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    assert parse_arguments(schema, "clima en San Juan de Pasto") == ({"city": "San Juan de Pasto"}, [])

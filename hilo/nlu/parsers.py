@@ -267,6 +267,21 @@ def parse_query(text: str) -> str | None:
     return query or None
 
 
+_PLACE_NAMES = {"city", "ciudad", "town", "location", "place", "lugar", "country", "pais", "país",
+                "region", "región", "destination", "destino"}
+_CAPITALISED = r"[A-ZÁÉÍÓÚÑ][\w'-]*"
+_PLACE_AFTER = re.compile(
+    rf"\b(?:en|in|at|para|for|de|del|desde|from|a|to)\s+(?:(?:la|el|los|las|the)\s+)?({_CAPITALISED}(?:\s+(?:(?:de|del|la|el|los|las)\s+)?{_CAPITALISED})*)"
+)
+
+
+def parse_place(text: str) -> str | None:
+    """A place name: the capitalised words after "en", "in", "para", ... ("¿Qué tiempo hace
+    en Bogotá?" -> "Bogotá", "weather in New York" -> "New York")."""
+    found = _PLACE_AFTER.findall(text)
+    return found[-1] if found else None
+
+
 def parse_bool(text: str) -> bool | None:
     folded = fold(text)
     if re.search(r"\b(si|sí|yes|true|claro|vale)\b", folded):
@@ -324,6 +339,8 @@ def kind_of(name: str, schema: dict[str, Any]) -> str:
         return "int_id" if types <= {"integer"} and types else "str_id"
     if "date" in lname or "fecha" in lname or schema.get("format") == "date":
         return "date"
+    if lname in _PLACE_NAMES and types <= {"string"}:
+        return "place"
     if types & {"integer", "number"}:
         return "number"
     if types == {"boolean"}:
@@ -341,6 +358,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "crypto": parse_crypto, "pair": parse_pair, "url": parse_url, "file_id": parse_file_id,
     "level": parse_level, "int_id": parse_integer_id, "str_id": parse_string_id,
     "date": parse_date, "number": parse_number, "bool": parse_bool, "text": parse_query,
+    "place": parse_place,
 }
 _SOURCES = ("url", "file_id")  # "an image URL or a file id": one of them is needed
 

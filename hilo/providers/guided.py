@@ -295,6 +295,7 @@ _QUESTIONS = {
               "Which level: basic, intermediate or advanced?"),
     "text": ("¿Qué tema buscas?", "What topic are you looking for?"),
     "date": ("¿Para qué fecha?", "For which date?"),
+    "place": ("¿De qué lugar (ciudad o país)?", "Which place (city or country)?"),
 }
 
 
