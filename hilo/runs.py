@@ -6,7 +6,7 @@ import math
 import time
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo import serialize
@@ -70,7 +70,7 @@ async def new_run(
                      else options.tool_choice.model_dump(exclude_none=True)) or "auto",
         parallel_tool_calls=True if options.parallel_tool_calls is None else options.parallel_tool_calls,
     )
-    session.add(run)
+    await session.execute(insert(m.Run.__table__), m.row(run))
     return run
 
 

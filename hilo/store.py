@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo.api.errors import not_found

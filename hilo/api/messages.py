@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo import serialize
@@ -59,7 +59,7 @@ async def build_messages(session: AsyncSession, thread_id: str, bodies: list[Mes
         )
         for body in bodies
     ]
-    session.add_all(messages)
+    await session.execute(insert(m.Message.__table__), [m.row(x) for x in messages])
     return messages
 
 

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/threads/{thread_id}/runs", tags=["runs"])
 @router.post("")
 async def create_run(thread_id: str, body: RunCreate, session: SessionDep, engine: EngineDep, bus: BusDep,
                      principal: PrincipalDep):
-    await get_or_404(session, m.Thread, thread_id)
+    # new_run's claim of the thread answers 404 for an unknown thread (v1_guard checked the owner)
     await runnable_assistant(session, principal, body.assistant_id)
     run = await new_run(session, engine, thread_id, body.assistant_id, body, body.additional_instructions)
     if body.additional_messages:

@@ -29,6 +29,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def row(obj: Base) -> dict[str, Any]:
+    """An unsaved object as column values, for a Core INSERT (no unit of work on hot paths)."""
+    return {attr.columns[0].name: getattr(obj, attr.key) for attr in type(obj).__mapper__.column_attrs}
+
+
 class Assistant(Base):
     __tablename__ = "assistants"
     id: Mapped[str] = mapped_column(Id, primary_key=True)

@@ -279,8 +279,8 @@ class RunEngine:
 
     async def _write_open(self, session: AsyncSession, out: _Output) -> None:
         if out.message is not None and not out.written:
-            await session.execute(_INSERT_MESSAGE, _columns(out.message))
-            await session.execute(_INSERT_STEP, _columns(out.message_step))
+            await session.execute(_INSERT_MESSAGE, m.row(out.message))
+            await session.execute(_INSERT_STEP, m.row(out.message_step))
             out.written = True
 
     async def _end_for(self, run: m.Run, reason: str, out: _Output | None = None) -> None:
@@ -418,7 +418,7 @@ class RunEngine:
         async with self.db.background() as session:
             if out.message is not None:
                 await self._close_message(session, out, "completed", None)
-            await session.execute(_INSERT_STEP, _columns(step))
+            await session.execute(_INSERT_STEP, m.row(step))
             await session.commit()
         if out.message is not None:
             self._emit(run, "thread.message.completed", out.message)
@@ -533,8 +533,8 @@ class RunEngine:
                 )
             )
         else:
-            await session.execute(_INSERT_MESSAGE, _columns(msg))
-            await session.execute(_INSERT_STEP, _columns(step))
+            await session.execute(_INSERT_MESSAGE, m.row(msg))
+            await session.execute(_INSERT_STEP, m.row(step))
             out.written = True
 
     async def _complete(self, run: m.Run, out: _Output, usage: dict, incomplete: dict | None) -> None:
@@ -574,7 +574,7 @@ class RunEngine:
             if won:
                 if out.message is not None:
                     await self._close_message(session, out, "completed", None)
-                await session.execute(_INSERT_STEP, _columns(step))
+                await session.execute(_INSERT_STEP, m.row(step))
                 await session.commit()
         if not won:
             return await self._lost_race(run, out)
@@ -698,10 +698,6 @@ def _detached_copy(run: m.Run) -> m.Run:
     return m.Run(**{attr.key: getattr(run, attr.key) for attr in m.Run.__mapper__.column_attrs})
 
 
-def _columns(obj: m.Base) -> dict[str, Any]:
-    """An unsaved ORM object as column values for a Core INSERT."""
-    mapper = type(obj).__mapper__
-    return {attr.columns[0].name: getattr(obj, attr.key) for attr in mapper.column_attrs}
 
 
 def _tool_choice(choice: Any) -> Any:
