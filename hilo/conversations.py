@@ -269,17 +269,8 @@ async def _call(on_delta: OnDelta | None, text: str) -> None:
 
 
 async def _cancel_waiting(engine, run_id: str) -> None:
-    """Cancel a run in requires_action once its task has finished publishing that state
-    (a cancel that arrives while the task is still finishing would be lost)."""
-    task = engine.tasks.get(run_id)
-    if task is not None and not task.done():
-        await asyncio.wait({task}, timeout=5)
-    for _attempt in range(50):
-        await asyncio.sleep(0)  # let the finished task's done-callbacks run
-        run = await engine.cancel(run_id)
-        if run is None or run.status != "requires_action":
-            return
-        await asyncio.sleep(0.02)
+    """Cancel a run stopped for client-side tool outputs: nobody on a channel can give them."""
+    await engine.cancel(run_id)
 
 
 def _error_text(payload: Any, status: str) -> str:
