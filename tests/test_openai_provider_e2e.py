@@ -74,3 +74,19 @@ def test_upstream_failure_fills_last_error_without_the_key(client, upstream):
     else:
         assert run.status == "failed" and run.last_error.code == "server_error"
         assert "sk-upstream-secret" not in run.last_error.message
+
+
+def test_model_names_a_configured_provider(upstream, database_factory, tmp_path):
+    """`<name>/<model>` goes to the endpoint named in HILO_PROVIDERS, with that model."""
+    settings = make_settings(database_factory("sqlite"), tmp_path, llm_provider="auto",
+                             providers={"ollama": {"base_url": upstream.base_url, "api_key": "sk-upstream-secret"}})
+    upstream.queue({"text": "hola desde ollama"})
+    with start_server(settings) as live:
+        client = OpenAI(base_url=live.url + "/v1", api_key="k", max_retries=0)
+        a = client.beta.assistants.create(model="ollama/qwen3:8b")
+        t = client.beta.threads.create(messages=[{"role": "user", "content": "hola"}])
+        run = client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id, poll_interval_ms=20)
+        assert run.status == "completed", run.last_error
+        assert run.model == "ollama/qwen3:8b"
+        assert client.beta.threads.messages.list(thread_id=t.id).data[0].content[0].text.value == "hola desde ollama"
+    assert upstream.requests[-1]["model"] == "qwen3:8b"
