@@ -291,3 +291,19 @@ def test_health(server):
     assert ready.status_code == 200
     body = ready.json()
     assert body["checks"]["database"]["ok"] and body["checks"]["model"]["ok"]
+
+
+def test_history_follows_deletions(client, script):
+    """The engine caches recent history; a deleted message must leave the next context."""
+    model, _ = script
+    a = client.beta.assistants.create(model=model)
+    t = client.beta.threads.create(messages=[{"role": "user", "content": "uno"}])
+    client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id, poll_interval_ms=20)
+    doomed = client.beta.threads.messages.create(thread_id=t.id, role="user", content="borrar")
+    client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id, poll_interval_ms=20)
+    client.beta.threads.messages.delete(message_id=doomed.id, thread_id=t.id)
+    client.beta.threads.messages.create(thread_id=t.id, role="user", content="tres")
+    client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id, poll_interval_ms=20)
+    contents = [m["content"] for m in sent(model)[-1].messages]
+    assert "borrar" not in contents
+    assert contents == ["uno", "echo: uno", "echo: borrar", "tres"]

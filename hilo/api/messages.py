@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo import serialize
@@ -106,5 +106,8 @@ async def modify_message(thread_id: str, message_id: str, body: MessageUpdate, s
 async def delete_message(thread_id: str, message_id: str, session: SessionDep):
     message = await get_or_404(session, m.Message, message_id, thread_id=thread_id)
     await session.delete(message)
+    await session.execute(  # cached histories (every replica's) see the change and reload
+        update(m.Thread).where(m.Thread.id == thread_id).values(history_version=m.Thread.history_version + 1)
+    )
     await session.commit()
     return {"id": message_id, "object": "thread.message.deleted", "deleted": True}

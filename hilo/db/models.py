@@ -61,6 +61,8 @@ class Thread(Base):
     # The run that holds the thread (queued .. requires_action); set and cleared with
     # conditional UPDATEs so that two replicas can never start two runs on one thread.
     active_run_id: Mapped[str | None] = mapped_column(Id)
+    # Bumped by every message deletion: the run engine's history cache reloads on a change.
+    history_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     user_id: Mapped[str | None] = mapped_column(Id, index=True)  # owner; runs/messages follow it
 
 

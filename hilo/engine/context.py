@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo.db import models as m
@@ -110,28 +110,40 @@ def _row(r) -> Row:
 
 
 _MSG = m.Message.__table__
+_THREADS = m.Thread.__table__
 _COLS = (_MSG.c.id, _MSG.c.role, _MSG.c.content)
-_NEWER = select(*_COLS).where(_MSG.c.thread_id == bindparam("t"), _MSG.c.id > bindparam("after")).order_by(_MSG.c.id)
-_COUNT_FROM = select(func.count()).select_from(_MSG).where(
-    _MSG.c.thread_id == bindparam("t"), _MSG.c.id >= bindparam("first"))
+# The thread's history version and the messages newer than the newest cached, in one query.
+_NEWER = (
+    select(_THREADS.c.history_version, *_COLS)
+    .select_from(_THREADS.outerjoin(_MSG, (_MSG.c.thread_id == _THREADS.c.id) & (_MSG.c.id > bindparam("after"))))
+    .where(_THREADS.c.id == bindparam("t"))
+    .order_by(_MSG.c.id)
+)
 _NEWEST = (select(*_COLS).where(_MSG.c.thread_id == bindparam("t"))
            .order_by(_MSG.c.id.desc()).limit(bindparam("n", type_=Integer)))
+_VERSION = select(_THREADS.c.history_version).where(_THREADS.c.id == bindparam("t"))
+
+
+@dataclass(slots=True)
+class _Entry:
+    version: int
+    rows: deque  # of Row, oldest first
 
 
 class HistoryCache:
     """The recent messages of recently active threads, kept in memory.
 
-    A turn then reads only what changed since the last one: the messages newer than
-    the newest cached (usually the one the user just sent) and a count over the
-    cached id range that reveals deletions (which force a reload). Other replicas'
-    writes are seen the same way, so the cache is never stale, and a turn on a
-    1,000-message thread costs what a turn on a new one does.
+    A turn then reads only what changed since the last one, in one query: the messages
+    newer than the newest cached (usually the one the user just sent) and the thread's
+    ``history_version``, which every message deletion bumps (a change forces a reload).
+    Other replicas' writes are seen the same way, so the cache is never stale, and a
+    turn on a 1,000-message thread costs what a turn on a new one does.
     """
 
     def __init__(self, max_threads: int = 512, max_messages: int = 200):
         self.max_threads = max_threads
         self.max_messages = max_messages
-        self._threads: OrderedDict[str, deque[Row]] = OrderedDict()
+        self._threads: OrderedDict[str, _Entry] = OrderedDict()
 
     def forget(self, thread_id: str) -> None:
         self._threads.pop(thread_id, None)
@@ -139,23 +151,26 @@ class HistoryCache:
     async def recent(self, session: AsyncSession, thread_id: str, limit: int) -> list[Row]:
         """The newest ``limit`` messages of the thread, oldest first."""
         entry = self._threads.get(thread_id)
-        if entry:
-            newer = (await session.execute(_NEWER, {"t": thread_id, "after": entry[-1][0]})).all()
-            count = await session.scalar(_COUNT_FROM, {"t": thread_id, "first": entry[0][0]})
-            if count == len(entry) + len(newer):
-                entry.extend(_row(r) for r in newer)
-            else:  # something was deleted: read again
+        if entry is not None and entry.rows:
+            result = (await session.execute(_NEWER, {"t": thread_id, "after": entry.rows[-1][0]})).all()
+            if result and result[0][0] == entry.version:
+                entry.rows.extend(_row(r[1:]) for r in result if r[1] is not None)
+            else:  # deleted messages (or the thread): read again
                 entry = None
+        else:
+            entry = None
         if entry is None:
+            version = await session.scalar(_VERSION, {"t": thread_id}) or 0
             rows = (await session.execute(_NEWEST, {"t": thread_id, "n": self.max_messages})).all()
-            entry = deque((_row(r) for r in reversed(rows)), maxlen=self.max_messages)
+            entry = _Entry(version, deque((_row(r) for r in reversed(rows)), maxlen=self.max_messages))
             self._threads[thread_id] = entry
         self._threads.move_to_end(thread_id)
         while len(self._threads) > self.max_threads:
             self._threads.popitem(last=False)
-        if limit >= len(entry):
-            return list(entry)
-        return list(entry)[-limit:]
+        rows = entry.rows
+        if limit >= len(rows):
+            return list(rows)
+        return list(rows)[-limit:]
 
 
 def _step_messages(step: m.RunStep) -> list[ChatMessage]:
