@@ -19,15 +19,23 @@ def stream_run(bus: EventBus, run_id: str, queue, first: Iterable[tuple[str, Any
     """Stream a run's events until it stops (completed, failed, requires_action, ...)."""
 
     async def events() -> AsyncIterator[str]:
+        # Events published together (e.g. step and message created, then the first delta)
+        # leave in one write: fewer syscalls, same bytes, same order.
         try:
-            for name, payload in first:
-                yield sse(name, payload)
-            while True:
+            chunk = [sse(name, payload) for name, payload in first]
+            done = False
+            while not done:
                 name, payload = await queue.get()
-                yield sse(name, payload)
-                if name in TERMINAL_EVENTS:
-                    break
-            yield "event: done\ndata: [DONE]\n\n"
+                while True:
+                    chunk.append(sse(name, payload))
+                    done = name in TERMINAL_EVENTS
+                    if done or queue.empty():
+                        break
+                    name, payload = queue.get_nowait()
+                if done:
+                    chunk.append("event: done\ndata: [DONE]\n\n")
+                yield "".join(chunk)
+                chunk = []
         finally:
             bus.unsubscribe(run_id, queue)
 
