@@ -28,6 +28,12 @@ class ModelRequest:
     response_format: dict[str, Any] | None = None  # {"type":"text"|"json_object"|"json_schema",...}
 
 
+def sampling_options(request: ModelRequest) -> dict[str, Any]:
+    """The sampling options the request sets (temperature, top_p, max_tokens), and no others."""
+    options = {"temperature": request.temperature, "top_p": request.top_p, "max_tokens": request.max_tokens}
+    return {k: v for k, v in options.items() if v is not None}
+
+
 @dataclass(slots=True)
 class TextDelta:
     text: str

@@ -28,7 +28,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from hilo.providers.base import Finish, ModelEvent, ModelRequest, ProviderError, TextDelta
+from hilo.providers.base import (
+    Finish,
+    ModelEvent,
+    ModelRequest,
+    ProviderError,
+    TextDelta,
+    sampling_options,
+)
 
 __all__ = ["LocalProvider", "default_model_path"]
 
@@ -215,13 +222,8 @@ class LocalProvider:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         await self._ensure_loaded()
-        kwargs: dict[str, Any] = {"messages": _plain_messages(request.messages), "stream": True}
-        if request.temperature is not None:
-            kwargs["temperature"] = request.temperature
-        if request.top_p is not None:
-            kwargs["top_p"] = request.top_p
-        if request.max_tokens is not None:
-            kwargs["max_tokens"] = request.max_tokens
+        kwargs: dict[str, Any] = {"messages": _plain_messages(request.messages), "stream": True,
+                                  **sampling_options(request)}
         fmt = request.response_format
         if fmt and fmt.get("type") in ("json_object", "json_schema"):
             schema = (fmt.get("json_schema") or {}).get("schema")

@@ -37,6 +37,7 @@ from hilo.providers.base import (
     ProviderError,
     TextDelta,
     ToolCallDelta,
+    sampling_options,
 )
 
 log = logging.getLogger(__name__)
@@ -214,12 +215,7 @@ class OpenAIProvider:
             if request.tool_choice is not None:
                 params["tool_choice"] = request.tool_choice
             params["parallel_tool_calls"] = request.parallel_tool_calls
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
-        if request.top_p is not None:
-            params["top_p"] = request.top_p
-        if request.max_tokens is not None:
-            params["max_tokens"] = request.max_tokens
+        params.update(sampling_options(request))
         fmt = request.response_format
         if fmt and fmt.get("type", "text") != "text":
             params["response_format"] = fmt
