@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -203,6 +204,35 @@ def test_example_vectors_are_persisted_and_reused(tmp_path, monkeypatch):
     monkeypatch.setattr(embed, "_engine", lambda threads: pytest.fail("re-embedded after a restart"))
     again = embed.Embedder(cache_dir=tmp_path).examples(["una frase de ejemplo única 1", "otra frase de ejemplo única 2"])
     assert (again == vectors).all()
+
+
+async def test_every_embedding_runs_on_the_engines_one_thread(guided, monkeypatch):
+    """A second calling thread would give the OpenMP runtime a second team and halve its speed."""
+    import threading
+
+    import numpy as np
+
+    from hilo.packs.courses import service
+
+    real, callers = embed._engine(), set()
+
+    class Recording:
+        def query(self, texts):
+            callers.add(threading.get_ident())
+            return real.query(texts)
+
+        def passage(self, texts):
+            callers.add(threading.get_ident())
+            return real.passage(texts)
+
+    monkeypatch.setattr(embed, "_engine", lambda threads=2: Recording())
+    embed.Embedder().query("desde el hilo principal")
+    await asyncio.to_thread(embed.Embedder().query, "desde otro hilo")
+    assert isinstance(await service.embed_query("curso de inglés"), np.ndarray)
+    service.embed_passages(["un pasaje"])
+    request = ModelRequest(model="guided", messages=[{"role": "user", "content": "precio de BTC"}], tools=SCHEMAS)
+    [e async for e in guided.stream(request)]
+    assert len(callers) == 1 and threading.get_ident() not in callers
 
 
 async def test_stream_emits_one_tool_call(guided):

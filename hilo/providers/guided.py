@@ -20,7 +20,6 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from hilo.ids import new_id
+from hilo.nlu import embed
 from hilo.nlu import lang as language
 from hilo.nlu.embed import Embedder
 from hilo.nlu.parsers import Param, currencies, params_of, parse_arguments, strong_arguments
@@ -44,9 +44,9 @@ HELP_EXAMPLES = [
     "help", "how does this work?", "thanks", "who are you?", "bye", "I don't understand",
 ]
 STRONG_BONUS = 0.02  # per distinctive argument (ticker, pair, URL, file id) the message gives
-# One thread runs every decision: the embedding engine keeps a single OpenMP team warm
-# instead of one per executor thread (idle teams spin and slow each other down).
-_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hilo-guided")
+# Decisions run on the embedding engine's own thread (see hilo.nlu.embed): the query
+# embedding inside needs no second hand-off.
+_EXECUTOR = embed.EXECUTOR
 
 # A knowledge hook: (request, user text, language) -> an answer, or None to fall through.
 Knowledge = Callable[[ModelRequest, str, str], Awaitable[str | None]]

@@ -128,7 +128,7 @@ async def semantic(session: AsyncSession, query: str, level: str | None = None) 
         return []
     await service.ensure_embeddings(session, rows)  # once per row text; the caller commits
     matrix = np.stack([np.frombuffer(c.embedding, dtype=np.float32) for c in rows])
-    scores = matrix @ service.embed_query(query)
+    scores = matrix @ await service.embed_query(query)
     cutoff = max(float(scores.max()) - SEMANTIC_MARGIN, SEMANTIC_FLOOR)
     order = np.argsort(-scores)
     return [rows[i].id for i in order[:CANDIDATES] if scores[i] >= cutoff]

@@ -40,18 +40,17 @@ def embedding_key(course: Course) -> str:
 
 
 def embed_passages(texts: list[str]) -> np.ndarray:
-    """Unit vectors (n, 384) from the bundled multilingual-e5-small, under the shared lock."""
+    """Unit vectors (n, 384) from the bundled multilingual-e5-small, on the engine's one thread."""
     from hilo.nlu import embed
 
-    with embed._lock:  # the C engine is not reentrant; the guided provider shares it
-        return np.atleast_2d(embed._engine(2).passage(texts)).astype(np.float32)
+    return embed.passage_vectors(texts).astype(np.float32)
 
 
-def embed_query(text: str) -> np.ndarray:
+async def embed_query(text: str) -> np.ndarray:
+    """The query's unit vector, computed off the event loop on the engine's thread."""
     from hilo.nlu import embed
 
-    with embed._lock:
-        return np.asarray(embed._engine(2).query(text), dtype=np.float32)
+    return np.asarray(await embed.run(embed.query_vectors, text), dtype=np.float32)
 
 
 async def ensure_embeddings(session: AsyncSession, courses: list[Course]) -> int:
@@ -62,7 +61,10 @@ async def ensure_embeddings(session: AsyncSession, courses: list[Course]) -> int
     todo = list(dict.fromkeys(embedding_key(c) for c in stale if embedding_key(c) not in known))
     if todo:
         texts = {embedding_key(c): embedding_text(c) for c in stale}
-        for key, vector in zip(todo, embed_passages([texts[k] for k in todo]), strict=True):
+        from hilo.nlu import embed
+
+        vectors = await embed.run(embed_passages, [texts[k] for k in todo])
+        for key, vector in zip(todo, vectors, strict=True):
             _vectors[key] = vector.tobytes()
     for course in stale:
         course.embedding_key = embedding_key(course)
