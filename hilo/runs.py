@@ -6,13 +6,14 @@ import math
 import time
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo import serialize
 from hilo.api.errors import bad_request, not_found
 from hilo.api.schemas import dump_response_format, dump_tools
 from hilo.db import models as m
+from hilo.db.session import Database
 from hilo.engine.events import EventBus
 from hilo.engine.runner import RunEngine
 from hilo.ids import new_id
@@ -20,6 +21,7 @@ from hilo.store import get_or_404, now
 
 _THREADS = m.Thread.__table__
 _CLAIM = update(_THREADS).where(_THREADS.c.id == bindparam("b_thread"), _THREADS.c.active_run_id.is_(None))
+_CLAIM_KEYS = ("active_run_id",)
 
 
 async def claim_thread(session: AsyncSession, thread_id: str, run_id: str) -> None:
@@ -33,27 +35,15 @@ async def claim_thread(session: AsyncSession, thread_id: str, run_id: str) -> No
     raise bad_request(f"Thread {thread_id} already has an active run {thread.active_run_id}.")
 
 
-async def new_run(
-    session: AsyncSession,
-    engine: RunEngine,
-    thread_id: str,
-    assistant_id: str,
-    options: Any,
-    additional_instructions: str | None = None,
-) -> m.Run:
-    """Insert a queued run (the caller commits, then calls :func:`launch`)."""
-    assistant = await session.get(m.Assistant, assistant_id)
-    if assistant is None:
-        raise not_found("assistant", assistant_id)
-    run_id = new_id("run")
-    await claim_thread(session, thread_id, run_id)
+def run_row(engine: RunEngine, run_id: str, thread_id: str, assistant: m.Assistant, options: Any,
+            additional_instructions: str | None = None) -> m.Run:
+    """A queued run as ``options`` (a RunCreate-like body) and the assistant define it."""
     fields = options.model_fields_set
     instructions = options.instructions if "instructions" in fields else assistant.instructions
     if additional_instructions:
         instructions = f"{instructions}\n\n{additional_instructions}" if instructions else additional_instructions
-    created = now()
-    run = m.Run(
-        id=run_id, thread_id=thread_id, assistant_id=assistant.id, created_at=created,
+    return m.Run(
+        id=run_id, thread_id=thread_id, assistant_id=assistant.id, created_at=now(),
         status="queued",
         expires_at=math.ceil(time.time() + engine.settings.run_timeout),  # never before the timeout
         model=options.model or assistant.model,
@@ -70,7 +60,65 @@ async def new_run(
                      else options.tool_choice.model_dump(exclude_none=True)) or "auto",
         parallel_tool_calls=True if options.parallel_tool_calls is None else options.parallel_tool_calls,
     )
-    await session.execute(insert(m.Run.__table__), m.row(run))
+
+
+async def new_run(
+    session: AsyncSession,
+    engine: RunEngine,
+    thread_id: str,
+    assistant_id: str,
+    options: Any,
+    additional_instructions: str | None = None,
+) -> m.Run:
+    """Insert a queued run in the session's transaction (the caller commits, then calls :func:`launch`)."""
+    assistant = await session.get(m.Assistant, assistant_id)
+    if assistant is None:
+        raise not_found("assistant", assistant_id)
+    run_id = new_id("run")
+    await claim_thread(session, thread_id, run_id)
+    run = run_row(engine, run_id, thread_id, assistant, options, additional_instructions)
+    await session.execute(_INSERT_RUN, m.row(run))
+    return run
+
+
+_ASSISTANTS = m.Assistant.__table__
+_ASSISTANT_BY_ID = select(*_ASSISTANTS.c).where(_ASSISTANTS.c.id == bindparam("id"))
+_ASSISTANT_ATTR = {attr.columns[0].name: attr.key for attr in m.Assistant.__mapper__.column_attrs}
+_ACTIVE_RUN_OF = select(_THREADS.c.active_run_id).where(_THREADS.c.id == bindparam("t"))
+_INSERT_RUN = insert(m.Run.__table__)
+_INSERT_MESSAGE = insert(m.Message.__table__)
+
+
+async def load_assistant(db: Database, assistant_id: str) -> m.Assistant | None:
+    """The assistant row as a detached object, read on the turn path (:mod:`hilo.db.hot`)."""
+    rows = await db.hot.fetch(_ASSISTANT_BY_ID, {"id": assistant_id})
+    if not rows:
+        return None
+    return m.Assistant(**{_ASSISTANT_ATTR[c.name]: v for c, v in zip(_ASSISTANTS.c, rows[0], strict=True)})
+
+
+async def start_run(
+    db: Database,
+    engine: RunEngine,
+    thread_id: str,
+    assistant: m.Assistant,
+    options: Any,
+    additional_instructions: str | None = None,
+    messages: list[m.Message] = (),
+) -> m.Run:
+    """Claim the thread, insert the run and the turn's messages: one transaction on the turn path.
+
+    An unknown thread answers 404, a busy one 400 (nothing is stored then)."""
+    run = run_row(engine, new_id("run"), thread_id, assistant, options, additional_instructions)
+    async with db.hot.unit() as unit:
+        if await unit.execute(_CLAIM, {"b_thread": thread_id, "active_run_id": run.id}, _CLAIM_KEYS) != 1:
+            rows = await unit.fetch(_ACTIVE_RUN_OF, {"t": thread_id})
+            if not rows:
+                raise not_found("thread", thread_id)
+            raise bad_request(f"Thread {thread_id} already has an active run {rows[0][0]}.")
+        await unit.execute(_INSERT_RUN, m.row(run))
+        if messages:
+            await unit.executemany(_INSERT_MESSAGE, [m.row(x) for x in messages])
     return run
 
 

@@ -33,24 +33,33 @@ def _content(body: MessageCreate) -> list[dict]:
     return parts
 
 
-async def build_messages(session: AsyncSession, thread_id: str, bodies: list[MessageCreate],
-                         principal: Principal | None = None) -> list[m.Message]:
-    """Validate and add user/assistant messages (file references must exist and be visible)."""
+def file_ids_of(bodies: list[MessageCreate]) -> set[str]:
     file_ids: set[str] = set()
     for body in bodies:
         if not isinstance(body.content, str):
             file_ids |= {p.image_file.file_id for p in body.content if p.type == "image_file"}
         file_ids |= {a.file_id for a in body.attachments or []}
-    if file_ids:
-        query = select(m.File.id).where(m.File.id.in_(file_ids))
-        if principal is not None and not principal.is_admin:
-            query = query.where(m.File.user_id == principal.user_id)
-        found = set((await session.scalars(query)).all())
-        missing = sorted(file_ids - found)
-        if missing:
-            raise bad_request(f"Invalid file id: '{missing[0]}'. No such file.", param="content")
+    return file_ids
+
+
+async def check_files(session: AsyncSession, bodies: list[MessageCreate], principal: Principal | None) -> None:
+    """Every file a message names must exist and be visible to the principal (else 400)."""
+    file_ids = file_ids_of(bodies)
+    if not file_ids:
+        return
+    query = select(m.File.id).where(m.File.id.in_(file_ids))
+    if principal is not None and not principal.is_admin:
+        query = query.where(m.File.user_id == principal.user_id)
+    found = set((await session.scalars(query)).all())
+    missing = sorted(file_ids - found)
+    if missing:
+        raise bad_request(f"Invalid file id: '{missing[0]}'. No such file.", param="content")
+
+
+def message_rows(thread_id: str, bodies: list[MessageCreate]) -> list[m.Message]:
+    """Unsaved user/assistant messages (validated bodies; see :func:`check_files`)."""
     ts = now()
-    messages = [
+    return [
         m.Message(
             id=new_id("msg"), thread_id=thread_id, created_at=ts, role=body.role, content=_content(body),
             status="completed", completed_at=ts,
@@ -59,6 +68,13 @@ async def build_messages(session: AsyncSession, thread_id: str, bodies: list[Mes
         )
         for body in bodies
     ]
+
+
+async def build_messages(session: AsyncSession, thread_id: str, bodies: list[MessageCreate],
+                         principal: Principal | None = None) -> list[m.Message]:
+    """Validate and add user/assistant messages (file references must exist and be visible)."""
+    await check_files(session, bodies, principal)
+    messages = message_rows(thread_id, bodies)
     await session.execute(insert(m.Message.__table__), [m.row(x) for x in messages])
     return messages
 

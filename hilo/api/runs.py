@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from hilo import serialize
 from hilo.api.deps import BusDep, EngineDep, PageDep, SessionDep
 from hilo.api.errors import bad_request
-from hilo.api.messages import build_messages
+from hilo.api.messages import check_files, file_ids_of, message_rows
 from hilo.api.schemas import RunCreate, RunUpdate, SubmitToolOutputs
 from hilo.api.streaming import stream_run
-from hilo.auth.deps import PrincipalDep, runnable_assistant
+from hilo.auth.deps import PrincipalDep, check_runnable
 from hilo.db import models as m
 from hilo.engine.runner import ACTIVE
-from hilo.runs import launch, new_run, run_for
+from hilo.runs import launch, load_assistant, run_for, start_run
 from hilo.store import get_or_404, now, paginate
 
 router = APIRouter(prefix="/v1/threads/{thread_id}/runs", tags=["runs"])
 
 
 @router.post("")
-async def create_run(thread_id: str, body: RunCreate, session: SessionDep, engine: EngineDep, bus: BusDep,
-                     principal: PrincipalDep):
-    # new_run's claim of the thread answers 404 for an unknown thread (v1_guard checked the owner)
-    await runnable_assistant(session, principal, body.assistant_id)
-    run = await new_run(session, engine, thread_id, body.assistant_id, body, body.additional_instructions)
-    if body.additional_messages:
-        await build_messages(session, thread_id, body.additional_messages, principal)
-    await session.commit()
+async def create_run(thread_id: str, body: RunCreate, request: Request, principal: PrincipalDep):
+    # The turn path: statements through hilo.db.hot, no ORM session (v1_guard checked the owner;
+    # start_run answers 404 for an unknown thread).
+    state = request.app.state
+    db, engine, bus = state.db, state.engine, state.bus
+    assistant = check_runnable(principal, await load_assistant(db, body.assistant_id), body.assistant_id)
+    bodies = body.additional_messages or []
+    if file_ids_of(bodies):
+        async with db.sessionmaker() as session:
+            await check_files(session, bodies, principal)
+    messages = message_rows(thread_id, bodies)
+    run = await start_run(db, engine, thread_id, assistant, body, body.additional_instructions, messages)
     if body.stream:
         queue = bus.subscribe(run.id)
         launch(engine, bus, run)

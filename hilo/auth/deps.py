@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import bindparam, select
 
-from hilo.api.deps import SessionDep
 from hilo.api.errors import APIError, not_found
 from hilo.auth import Principal
 from hilo.auth.service import auth_of
@@ -25,9 +25,11 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 # Path parameters that name an owned object, checked before any /v1 handler runs.
 _OWNED = {"thread_id": (m.Thread, "thread"), "file_id": (m.File, "file"), "assistant_id": (m.Assistant, "assistant")}
+_OWNER_OF = {model: select(model.__table__.c.user_id).where(model.__table__.c.id == bindparam("id"))
+             for model, _kind in _OWNED.values()}
 
 
-async def v1_guard(request: Request, principal: PrincipalDep, session: SessionDep) -> None:
+async def v1_guard(request: Request, principal: PrincipalDep) -> None:
     """Authenticate, rate-limit and check ownership of every object the path names.
 
     Another user's thread, file or assistant answers 404 like an unknown id; a global
@@ -37,18 +39,20 @@ async def v1_guard(request: Request, principal: PrincipalDep, session: SessionDe
     await auth_of(request.app).limit(principal)
     if principal.is_admin:
         return
+    hot = request.app.state.db.hot
     for param, (model, kind) in _OWNED.items():
         object_id = request.path_params.get(param)
         if object_id is None:
             continue
-        obj = await session.get(model, object_id)
-        if obj is None:  # the same answer as for someone else's object
+        rows = await hot.fetch(_OWNER_OF[model], {"id": object_id})
+        if not rows:  # the same answer as for someone else's object
             raise not_found(kind, object_id)
-        if model is m.Assistant and obj.user_id is None:
+        owner = rows[0][0]
+        if model is m.Assistant and owner is None:
             if request.method not in ("GET", "HEAD"):
                 raise forbidden(f"The assistant '{object_id}' is shared by the operator: only an admin can change it.")
             continue
-        if obj.user_id != principal.user_id:
+        if owner != principal.user_id:
             raise not_found(kind, object_id)
 
 
@@ -75,9 +79,12 @@ def owner_for(principal: Principal, model: type[m.Base]) -> str | None:
 
 async def runnable_assistant(session, principal: Principal, assistant_id: str) -> m.Assistant:
     """An assistant the principal may run: visible (else 404) and entitled (else 403)."""
+    return check_runnable(principal, await session.get(m.Assistant, assistant_id), assistant_id)
+
+
+def check_runnable(principal: Principal, assistant: m.Assistant | None, assistant_id: str) -> m.Assistant:
     from hilo.conversations import entitlement_error, missing_entitlements
 
-    assistant = await session.get(m.Assistant, assistant_id)
     if assistant is None or not (assistant.user_id is None or principal.can_see(assistant.user_id)):
         raise not_found("assistant", assistant_id)
     missing = missing_entitlements(assistant, principal.entitlements)
@@ -95,5 +102,5 @@ def visible(principal: Principal, model: type[m.Base], query):
     return query.where(model.user_id == principal.user_id)
 
 
-__all__ = ["AdminDep", "PrincipalDep", "current_principal", "forbidden", "owner_for", "require_admin",
+__all__ = ["AdminDep", "PrincipalDep", "check_runnable", "current_principal", "forbidden", "owner_for", "require_admin",
            "runnable_assistant", "v1_guard", "visible"]

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from hilo.db import sqlite_inline
+from hilo.db.hot import HotSQL
 
 
 def is_sqlite(url: str) -> bool:
@@ -52,6 +53,7 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.hot = HotSQL(self.engine)  # the turn path's statements (see hilo.db.hot)
 
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as session:
@@ -72,4 +74,5 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        await self.hot.close()
         await self.engine.dispose()

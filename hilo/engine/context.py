@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo.db import models as m
+from hilo.db.hot import HotSQL
+from hilo.db.session import Database
 from hilo.providers.base import ChatMessage
 
 IMAGE_TOKENS = 255  # a rough, deliberately generous figure per image part
@@ -148,11 +149,11 @@ class HistoryCache:
     def forget(self, thread_id: str) -> None:
         self._threads.pop(thread_id, None)
 
-    async def recent(self, session: AsyncSession, thread_id: str, limit: int) -> list[Row]:
-        """The newest ``limit`` messages of the thread, oldest first."""
+    async def recent(self, hot: HotSQL, thread_id: str, limit: int) -> list[Row]:
+        """The newest ``limit`` messages of the thread, oldest first (read through :mod:`hilo.db.hot`)."""
         entry = self._threads.get(thread_id)
         if entry is not None and entry.rows:
-            result = (await session.execute(_NEWER, {"t": thread_id, "after": entry.rows[-1][0]})).all()
+            result = await hot.fetch(_NEWER, {"t": thread_id, "after": entry.rows[-1][0]})
             if result and result[0][0] == entry.version:
                 entry.rows.extend(_row(r[1:]) for r in result if r[1] is not None)
             else:  # deleted messages (or the thread): read again
@@ -160,8 +161,9 @@ class HistoryCache:
         else:
             entry = None
         if entry is None:
-            version = await session.scalar(_VERSION, {"t": thread_id}) or 0
-            rows = (await session.execute(_NEWEST, {"t": thread_id, "n": self.max_messages})).all()
+            found = await hot.fetch(_VERSION, {"t": thread_id})
+            version = (found[0][0] if found else 0) or 0
+            rows = await hot.fetch(_NEWEST, {"t": thread_id, "n": self.max_messages})
             entry = _Entry(version, deque((_row(r) for r in reversed(rows)), maxlen=self.max_messages))
             self._threads[thread_id] = entry
         self._threads.move_to_end(thread_id)
@@ -193,7 +195,7 @@ def _step_messages(step: m.RunStep) -> list[ChatMessage]:
 
 
 async def build(
-    session: AsyncSession,
+    db: Database,
     run: m.Run,
     *,
     context_tokens: int,
@@ -207,21 +209,23 @@ async def build(
     limit = history.max_messages
     if truncation.get("type") == "last_messages":
         limit = min(limit, int(truncation["last_messages"]))
-    rows = await history.recent(session, run.thread_id, limit)
+    rows = await history.recent(db.hot, run.thread_id, limit)
     steps: list[m.RunStep] = []
-    if with_steps:
-        steps = list((
-            await session.scalars(
-                select(m.RunStep)
-                .where(m.RunStep.run_id == run.id, m.RunStep.type == "tool_calls")
-                .order_by(m.RunStep.id)
-            )
-        ).all())
     file_ids = {p["image_file"]["file_id"] for _id, _role, content, chat, _t in rows if chat is None
                 for p in content if p.get("type") == "image_file"}
     files: dict[str, m.File] = {}
-    if file_ids and supports_images:
-        files = {f.id: f for f in (await session.scalars(select(m.File).where(m.File.id.in_(file_ids)))).all()}
+    if with_steps or (file_ids and supports_images):
+        async with db.sessionmaker() as session:
+            if with_steps:
+                steps = list((
+                    await session.scalars(
+                        select(m.RunStep)
+                        .where(m.RunStep.run_id == run.id, m.RunStep.type == "tool_calls")
+                        .order_by(m.RunStep.id)
+                    )
+                ).all())
+            if file_ids and supports_images:
+                files = {f.id: f for f in (await session.scalars(select(m.File).where(m.File.id.in_(file_ids)))).all()}
 
     # Newest first: this run's tool exchanges are always kept (the model needs them).
     items: list[tuple[str, list[ChatMessage], int]] = []

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo import serialize
@@ -70,6 +70,17 @@ _RELEASE = update(m.Thread.__table__).where(
 )
 _INSERT_MESSAGE = insert(m.Message.__table__)
 _INSERT_STEP = insert(m.RunStep.__table__)
+_RELEASE_KEYS = ("active_run_id",)
+_MESSAGES, _STEPS = m.Message.__table__, m.RunStep.__table__
+_UPDATE_MESSAGE = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_id"))
+_UPDATE_STEP = update(_STEPS).where(_STEPS.c.id == bindparam("b_id"))
+_MESSAGE_DONE_KEYS = ("content", "status", "completed_at", "incomplete_at", "incomplete_details")
+_STEP_DONE_KEYS = ("status", "completed_at", "cancelled_at", "failed_at", "expired_at", "usage")
+_HOT_MESSAGE_DONE, _HOT_STEP_DONE = _UPDATE_MESSAGE, _UPDATE_STEP
+# A turn's end: the conditional UPDATE that wins only while the run is still running.
+_HOT_FINISH = update(_RUNS).where(_RUNS.c.id == bindparam("b_id"),
+                                  _RUNS.c.status.in_([literal("queued"), literal("in_progress")]))
+_FINISH_KEYS = ("status", "usage", "required_action", "started_at", "completed_at", "incomplete_details")
 
 
 @dataclass(slots=True)
@@ -208,16 +219,15 @@ class RunEngine:
     async def _execute(self, run_id: str, snapshot: m.Run | None) -> None:
         # One read takes the run and what the model needs; the first write waits
         # (VISIBLE_AFTER) so that a fast turn costs a single write transaction.
-        async with self.db.sessionmaker() as session:
-            run = snapshot if snapshot is not None else await session.get(m.Run, run_id)
-            if run is None or run.status != "queued":
-                return
-            setup: _Setup | None = None
-            try:
-                setup = self._setup(run)
-                first: ctx.Context | Exception = await self._context(session, run, setup)
-            except (ctx.PromptTooLong, ProviderError) as exc:
-                first = exc
+        run = snapshot if snapshot is not None else await self._current_status(run_id)
+        if run is None or run.status != "queued":
+            return
+        setup: _Setup | None = None
+        try:
+            setup = self._setup(run)
+            first: ctx.Context | Exception = await self._context(run, setup)
+        except (ctx.PromptTooLong, ProviderError) as exc:
+            first = exc
         run.status, run.started_at = "in_progress", run.started_at or now()
         state = _State(run)
         self._states[run.id] = state
@@ -307,9 +317,9 @@ class RunEngine:
             schemas.append({"type": "function", "function": fn})
         return _Setup(provider, model_name, server, schemas)
 
-    async def _context(self, session: AsyncSession, run: m.Run, setup: _Setup) -> ctx.Context:
+    async def _context(self, run: m.Run, setup: _Setup) -> ctx.Context:
         return await ctx.build(
-            session, run,
+            self.db, run,
             context_tokens=setup.provider.context_tokens,
             supports_images=setup.provider.supports_images,
             tools=setup.schemas,
@@ -323,8 +333,7 @@ class RunEngine:
         provider, model_name, server, schemas = setup.provider, setup.model_name, setup.server, setup.schemas
         for round_ in range(self.settings.max_tool_rounds):
             if round_:
-                async with self.db.sessionmaker() as session:
-                    context = await self._context(session, run, setup)
+                context = await self._context(run, setup)
             request = ModelRequest(
                 model=model_name,
                 messages=context.messages,
@@ -430,7 +439,8 @@ class RunEngine:
             if isinstance(event, TextDelta):
                 if not event.text:
                     continue
-                if out.message is None:
+                first = out.message is None
+                if first:
                     await self._open_message(run, out)
                 out.text.append(event.text)
                 if self.bus.wants(run.id):
@@ -439,6 +449,10 @@ class RunEngine:
                         "object": "thread.message.delta",
                         "delta": {"content": [{"index": 0, "type": "text", "text": {"value": event.text, "annotations": []}}]},
                     })
+                    if first:
+                        # Let the streams send the first token now, before a fast model's
+                        # whole answer and its final write (one loop turn).
+                        await asyncio.sleep(0)
             elif isinstance(event, ToolCallDelta):
                 self._tool_delta(run, out, event)
             elif isinstance(event, Finish):
@@ -461,10 +475,12 @@ class RunEngine:
         state = self._states.get(run.id)
         if state is not None and state.persisted:
             await self._persist(state)
-        self._emit(run, "thread.run.step.created", step)
-        self._emit(run, "thread.run.step.in_progress", step)
-        self._emit(run, "thread.message.created", message)
-        self._emit(run, "thread.message.in_progress", message)
+        if self.bus.wants(run.id):
+            step_payload, message_payload = serialize.step(step), serialize.message(message)
+            self._emit(run, "thread.run.step.created", payload=step_payload)
+            self._emit(run, "thread.run.step.in_progress", payload=step_payload)
+            self._emit(run, "thread.message.created", payload=message_payload)
+            self._emit(run, "thread.message.in_progress", payload=message_payload)
 
     def _tool_delta(self, run: m.Run, out: _Output, delta: ToolCallDelta) -> None:
         call = out.calls.get(delta.index)
@@ -505,54 +521,48 @@ class RunEngine:
         """Final content and status of the output's message and step (inserted if still unsaved)."""
         if out.message is None:
             return
-        ts = now()
+        _close(out, status, usage)
         msg, step = out.message, out.message_step
-        msg.content = [{"type": "text", "text": {"value": "".join(out.text), "annotations": []}}]
-        msg.status = "completed" if status == "completed" else "incomplete"
-        if status == "completed":
-            msg.completed_at = ts
-        else:
-            msg.incomplete_at = ts
-            msg.incomplete_details = {"reason": "run_" + status if status in ("cancelled", "expired", "failed") else "max_tokens"}
         if out.written:
-            await session.execute(
-                update(m.Message).where(m.Message.id == msg.id).values(
-                    content=msg.content, status=msg.status, completed_at=msg.completed_at,
-                    incomplete_at=msg.incomplete_at, incomplete_details=msg.incomplete_details,
-                )
-            )
-        step.status = {"completed": "completed", "incomplete": "completed"}.get(status, status)
-        stamp = {"completed": "completed_at", "cancelled": "cancelled_at", "failed": "failed_at", "expired": "expired_at"}
-        setattr(step, stamp.get(step.status, "completed_at"), ts)
-        step.usage = usage
-        if out.written:
-            await session.execute(
-                update(m.RunStep).where(m.RunStep.id == step.id).values(
-                    status=step.status, completed_at=step.completed_at, cancelled_at=step.cancelled_at,
-                    failed_at=step.failed_at, expired_at=step.expired_at, usage=usage,
-                )
-            )
+            await session.execute(_UPDATE_MESSAGE, _message_done(msg))
+            await session.execute(_UPDATE_STEP, _step_done(step))
         else:
             await session.execute(_INSERT_MESSAGE, m.row(msg))
             await session.execute(_INSERT_STEP, m.row(step))
             out.written = True
 
     async def _complete(self, run: m.Run, out: _Output, usage: dict, incomplete: dict | None) -> None:
+        """The turn's last write, on the turn path (:mod:`hilo.db.hot`): run, message, step, thread."""
         status = "incomplete" if incomplete else "completed"
         values: dict[str, Any] = {"status": status, "usage": usage, "required_action": None,
-                                  "started_at": run.started_at}
+                                  "started_at": run.started_at, "completed_at": None, "incomplete_details": None}
         if status == "completed":
             values["completed_at"] = now()
         else:
             values["incomplete_details"] = incomplete
-        async with self._final_write(run), self.db.background() as session:
-            won = await self.transition(session, run, ("queued", "in_progress"), **values)
-            if won:
-                await self._close_message(session, out, status, usage)
-                await self._release_thread(session, run)
-                await session.commit()
+        async with self._final_write(run):
+            try:
+                async with self.db.hot.unit(durable=False) as unit:
+                    if await unit.execute(_HOT_FINISH, {**values, "b_id": run.id}, _FINISH_KEYS) != 1:
+                        raise _LostRace
+                    if out.message is not None:
+                        _close(out, status, usage)
+                        if out.written:
+                            await unit.execute(_HOT_MESSAGE_DONE, _message_done(out.message), _MESSAGE_DONE_KEYS)
+                            await unit.execute(_HOT_STEP_DONE, _step_done(out.message_step), _STEP_DONE_KEYS)
+                        else:
+                            await unit.execute(_INSERT_MESSAGE, m.row(out.message))
+                            await unit.execute(_INSERT_STEP, m.row(out.message_step))
+                            out.written = True
+                    await unit.execute(_RELEASE, {"b_thread": run.thread_id, "b_run": run.id, "active_run_id": None},
+                                       _RELEASE_KEYS)
+                won = True
+            except _LostRace:
+                won = False
         if not won:
             return await self._lost_race(run, out)
+        for key, value in values.items():
+            setattr(run, key, value)
         if out.message is not None:
             self._emit(run, "thread.message.completed" if status == "completed" else "thread.message.incomplete", out.message)
             self._emit(run, "thread.run.step.completed", out.message_step)
@@ -692,6 +702,38 @@ class RunEngine:
                 await self.expire_due()
             except Exception:  # keep sweeping; the database may be back next second
                 log.exception("expiry sweep failed")
+
+
+class _LostRace(Exception):
+    """The run's conditional UPDATE matched nothing: someone else ended it first."""
+
+
+def _close(out: _Output, status: str, usage: dict | None) -> None:
+    """Final content and status of the output's message and step, in memory."""
+    ts = now()
+    msg, step = out.message, out.message_step
+    msg.content = [{"type": "text", "text": {"value": "".join(out.text), "annotations": []}}]
+    msg.status = "completed" if status == "completed" else "incomplete"
+    if status == "completed":
+        msg.completed_at = ts
+    else:
+        msg.incomplete_at = ts
+        msg.incomplete_details = {"reason": "run_" + status if status in ("cancelled", "expired", "failed") else "max_tokens"}
+    step.status = {"completed": "completed", "incomplete": "completed"}.get(status, status)
+    stamp = {"completed": "completed_at", "cancelled": "cancelled_at", "failed": "failed_at", "expired": "expired_at"}
+    setattr(step, stamp.get(step.status, "completed_at"), ts)
+    step.usage = usage
+
+
+def _message_done(msg: m.Message) -> dict[str, Any]:
+    return {"b_id": msg.id, "content": msg.content, "status": msg.status, "completed_at": msg.completed_at,
+            "incomplete_at": msg.incomplete_at, "incomplete_details": msg.incomplete_details}
+
+
+def _step_done(step: m.RunStep) -> dict[str, Any]:
+    return {"b_id": step.id, "status": step.status, "completed_at": step.completed_at,
+            "cancelled_at": step.cancelled_at, "failed_at": step.failed_at, "expired_at": step.expired_at,
+            "usage": step.usage}
 
 
 def _detached_copy(run: m.Run) -> m.Run:
