@@ -127,7 +127,23 @@ def main() -> None:
 
     for name in ("run", "message", "step"):
         count_calls(serialize, name, f"serialize.{name}")
-    count_calls(streaming, "sse", "sse events encoded")
+    count_calls(streaming._Encoder, "__call__", "sse events encoded")
+
+    # The turn path's statements (hilo.db.hot) bypass the engine's events: count them here.
+    from hilo.db import hot
+
+    original_args = hot.Prepared.args
+
+    def counted_args(self, values):  # noqa: ANN001
+        if counting["on"]:
+            s = " ".join(self.sql.split())
+            verb = s.split(" ", 1)[0].upper()
+            m = re.search(r"(?:FROM|INTO|UPDATE)\s+\"?(\w+)", s, re.I)
+            counts[f"sql {verb} {m.group(1) if m else '?'} (hot)"] += 1
+            counts["sql statements"] += 1
+        return original_args(self, values)
+
+    hot.Prepared.args = counted_args
 
     def time_async(owner: Any, name: str, label: str) -> None:
         original = getattr(owner, name)

@@ -45,5 +45,5 @@ def new_id(prefix: str) -> str:
             _last_ms = ms
             _counter = itertools.count()
         seq = next(_counter) % 1024
-    rand = "".join(secrets.choice(_ALPHABET) for _ in range(12))
-    return f"{prefix}_{_b32(ms, 10)}{_b32(seq, 2)}{rand}"
+    # 60 random bits from one read of the OS's generator (not one per character).
+    return f"{prefix}_{_b32(ms, 10)}{_b32(seq, 2)}{_b32(secrets.randbits(60), 12)}"

@@ -36,13 +36,13 @@ async def claim_thread(session: AsyncSession, thread_id: str, run_id: str) -> No
 
 
 def run_row(engine: RunEngine, run_id: str, thread_id: str, assistant: m.Assistant, options: Any,
-            additional_instructions: str | None = None) -> m.Run:
+            additional_instructions: str | None = None) -> m.RunRecord:
     """A queued run as ``options`` (a RunCreate-like body) and the assistant define it."""
     fields = options.model_fields_set
     instructions = options.instructions if "instructions" in fields else assistant.instructions
     if additional_instructions:
         instructions = f"{instructions}\n\n{additional_instructions}" if instructions else additional_instructions
-    return m.Run(
+    return m.RunRecord(
         id=run_id, thread_id=thread_id, assistant_id=assistant.id, created_at=now(),
         status="queued",
         expires_at=math.ceil(time.time() + engine.settings.run_timeout),  # never before the timeout
@@ -89,12 +89,12 @@ _INSERT_RUN = insert(m.Run.__table__)
 _INSERT_MESSAGE = insert(m.Message.__table__)
 
 
-async def load_assistant(db: Database, assistant_id: str) -> m.Assistant | None:
+async def load_assistant(db: Database, assistant_id: str) -> m.AssistantRecord | None:
     """The assistant row as a detached object, read on the turn path (:mod:`hilo.db.hot`)."""
     rows = await db.hot.fetch(_ASSISTANT_BY_ID, {"id": assistant_id})
     if not rows:
         return None
-    return m.Assistant(**{_ASSISTANT_ATTR[c.name]: v for c, v in zip(_ASSISTANTS.c, rows[0], strict=True)})
+    return m.AssistantRecord(**{_ASSISTANT_ATTR[c.name]: v for c, v in zip(_ASSISTANTS.c, rows[0], strict=True)})
 
 
 async def start_run(
@@ -104,8 +104,8 @@ async def start_run(
     assistant: m.Assistant,
     options: Any,
     additional_instructions: str | None = None,
-    messages: list[m.Message] = (),
-) -> m.Run:
+    messages: list[m.MessageRecord] = (),
+) -> m.RunRecord:
     """Claim the thread, insert the run and the turn's messages: one transaction on the turn path.
 
     An unknown thread answers 404, a busy one 400 (nothing is stored then)."""

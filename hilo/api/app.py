@@ -115,7 +115,8 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
     app.state.auth = AuthService(settings)  # validates HILO_AUTH / HILO_JWT_* now, not on a request
     app.state.auth.announce()
     app.include_router(health.router)
-    for module in (assistants, threads, messages, runs, files):
+    # The turn route first: routes are matched in order, and it is the busiest.
+    for module in (runs, messages, threads, assistants, files):
         app.include_router(module.router, dependencies=[Depends(v1_guard)])  # auth, rate limit, owners
     app.include_router(auth_admin.router)
     app.include_router(facade.router)  # seed 000: /api/assistant/*

@@ -56,11 +56,11 @@ async def check_files(session: AsyncSession, bodies: list[MessageCreate], princi
         raise bad_request(f"Invalid file id: '{missing[0]}'. No such file.", param="content")
 
 
-def message_rows(thread_id: str, bodies: list[MessageCreate]) -> list[m.Message]:
+def message_rows(thread_id: str, bodies: list[MessageCreate]) -> list[m.MessageRecord]:
     """Unsaved user/assistant messages (validated bodies; see :func:`check_files`)."""
     ts = now()
     return [
-        m.Message(
+        m.MessageRecord(
             id=new_id("msg"), thread_id=thread_id, created_at=ts, role=body.role, content=_content(body),
             status="completed", completed_at=ts,
             attachments=[a.model_dump(exclude_none=True) for a in body.attachments or []],
@@ -71,7 +71,7 @@ def message_rows(thread_id: str, bodies: list[MessageCreate]) -> list[m.Message]
 
 
 async def build_messages(session: AsyncSession, thread_id: str, bodies: list[MessageCreate],
-                         principal: Principal | None = None) -> list[m.Message]:
+                         principal: Principal | None = None) -> list[m.MessageRecord]:
     """Validate and add user/assistant messages (file references must exist and be visible)."""
     await check_files(session, bodies, principal)
     messages = message_rows(thread_id, bodies)

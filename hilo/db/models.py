@@ -29,9 +29,37 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def row(obj: Base) -> dict[str, Any]:
+def row(obj: Base | Record) -> dict[str, Any]:
     """An unsaved object as column values, for a Core INSERT (no unit of work on hot paths)."""
+    if isinstance(obj, Record):
+        return obj.row()
     return {attr.columns[0].name: getattr(obj, attr.key) for attr in type(obj).__mapper__.column_attrs}
+
+
+class Record:
+    """A row held as a plain object: the mapped class's attribute names (``metadata_``, ...),
+    none of the ORM's per-attribute bookkeeping. The turn path builds and reads these;
+    :func:`record` makes one class per table."""
+
+    __slots__ = ()
+    _columns: tuple[tuple[str, str], ...] = ()  # (attribute, column)
+
+    def __init__(self, **values: Any):
+        for key, _column in self._columns:
+            setattr(self, key, values.pop(key, None))
+        if values:
+            raise TypeError(f"{type(self).__name__} has no attribute(s) {sorted(values)}")
+
+    def row(self) -> dict[str, Any]:
+        return {column: getattr(self, key) for key, column in self._columns}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={getattr(self, 'id', None)!r})"
+
+
+def record(model: type[Base]) -> type[Record]:
+    columns = tuple((attr.key, attr.columns[0].name) for attr in model.__mapper__.column_attrs)
+    return type(f"{model.__name__}Record", (Record,), {"__slots__": tuple(k for k, _ in columns), "_columns": columns})
 
 
 class Assistant(Base):
@@ -207,3 +235,10 @@ class ApiKey(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
     last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# Plain-object twins of the turn path's rows (see Record).
+AssistantRecord = record(Assistant)
+MessageRecord = record(Message)
+RunRecord = record(Run)
+RunStepRecord = record(RunStep)

@@ -172,9 +172,9 @@ class RunEngine:
         if not self.bus.wants(run.id):
             return
         if payload is None:
-            if isinstance(obj, m.Message):
+            if isinstance(obj, m.Message | m.MessageRecord):
                 payload = serialize.message(obj)
-            elif isinstance(obj, m.RunStep):
+            elif isinstance(obj, m.RunStep | m.RunStepRecord):
                 payload = serialize.step(obj)
             else:
                 payload = serialize.run(run)
@@ -460,12 +460,12 @@ class RunEngine:
 
     async def _open_message(self, run: m.Run, out: _Output) -> None:
         ts = now()
-        message = m.Message(
+        message = m.MessageRecord(
             id=new_id("msg"), thread_id=run.thread_id, created_at=ts, role="assistant",
             content=[], status="in_progress", assistant_id=run.assistant_id, run_id=run.id,
             attachments=[], metadata_={},
         )
-        step = m.RunStep(
+        step = m.RunStepRecord(
             id=new_id("step"), run_id=run.id, thread_id=run.thread_id, assistant_id=run.assistant_id,
             created_at=ts, type="message_creation", status="in_progress",
             step_details={"type": "message_creation", "message_creation": {"message_id": message.id}},
@@ -510,7 +510,7 @@ class RunEngine:
         return serialize.step(self._tool_step(run, out, status))
 
     def _tool_step(self, run: m.Run, out: _Output, status: str) -> m.RunStep:
-        return m.RunStep(
+        return m.RunStepRecord(
             id=out.tool_step_id, run_id=run.id, thread_id=run.thread_id, assistant_id=run.assistant_id,
             created_at=now(), type="tool_calls", status=status,
             step_details={"type": "tool_calls", "tool_calls": [out.calls[i] for i in sorted(out.calls)]},
@@ -736,8 +736,8 @@ def _step_done(step: m.RunStep) -> dict[str, Any]:
             "usage": step.usage}
 
 
-def _detached_copy(run: m.Run) -> m.Run:
-    return m.Run(**{attr.key: getattr(run, attr.key) for attr in m.Run.__mapper__.column_attrs})
+def _detached_copy(run: m.Run | m.RunRecord) -> m.RunRecord:
+    return m.RunRecord(**{key: getattr(run, key) for key, _column in m.RunRecord._columns})
 
 
 
