@@ -15,6 +15,7 @@ from sqlalchemy import func, inspect, select
 from hilo.db.migrate import alembic_config, current, upgrade
 from hilo.db.session import Database
 from hilo.nlu.render import render
+from hilo.packs import loader
 from hilo.packs.courses import catalog, pack, search
 from hilo.packs.courses.models import Course
 from hilo.packs.courses.tools import buscar_curso, detalle_curso
@@ -84,6 +85,26 @@ async def _tables(url: str) -> set[str]:
             return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_workers_seeding_a_new_database_together_both_start(backend, database_factory):
+    """`hilo serve --workers 2` on a fresh database: both seed at once, neither fails."""
+    url = database_factory(backend)
+    migrate(url)
+
+    async def together() -> None:
+        dbs = [Database(url), Database(url)]
+        try:
+            await asyncio.gather(*(loader.seed(db, [pack]) for db in dbs))
+            async with dbs[0].sessionmaker() as session:
+                count = await session.scalar(select(func.count()).select_from(Course))
+        finally:
+            for db in dbs:
+                await db.dispose()
+        assert count == len(catalog.DEMO)
+
+    asyncio.run(together())
 
 
 async def test_seed_is_idempotent_and_stores_vectors(catalog_url):

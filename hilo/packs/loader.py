@@ -76,10 +76,20 @@ def register_tools(packs: list[Pack], registry: ToolRegistry) -> None:
 
 
 async def seed(db: Database, packs: list[Pack]) -> None:
+    """Run each pack's seed. Workers starting together on a new database may seed the same
+    rows at once: the loser's unique violation means "already there", so it looks again."""
     for pack in packs:
-        if pack.seed is not None:
+        if pack.seed is None:
+            continue
+        for _attempt in range(3):
             async with db.sessionmaker() as session:
-                await pack.seed(session)
+                try:
+                    await pack.seed(session)
+                    break
+                except IntegrityError:
+                    await session.rollback()
+        else:
+            raise PackError(f"could not seed the pack {pack.name!r}: its rows kept conflicting")
 
 
 async def sync_assistants(db: Database, packs: list[Pack], registry: ToolRegistry) -> dict[str, str]:
