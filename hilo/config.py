@@ -14,6 +14,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HILO_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./hilo.db"
+    # PostgreSQL connections kept open per worker process (and as many again under bursts).
+    db_pool_size: int = Field(default=20, ge=1)
     data_dir: Path = Path("./hilo-data")
     host: str = "127.0.0.1"
     port: int = 8000

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo import serialize
 from hilo.api.errors import bad_request, not_found
 from hilo.api.schemas import dump_response_format, dump_tools
+from hilo.db import hot
 from hilo.db import models as m
 from hilo.db.session import Database
 from hilo.engine.events import EventBus
@@ -110,16 +112,40 @@ async def start_run(
 
     An unknown thread answers 404, a busy one 400 (nothing is stored then)."""
     run = run_row(engine, new_id("run"), thread_id, assistant, options, additional_instructions)
-    async with db.hot.unit() as unit:
-        if await unit.execute(_CLAIM, {"b_thread": thread_id, "active_run_id": run.id}, _CLAIM_KEYS) != 1:
-            rows = await unit.fetch(_ACTIVE_RUN_OF, {"t": thread_id})
-            if not rows:
-                raise not_found("thread", thread_id)
-            raise bad_request(f"Thread {thread_id} already has an active run {rows[0][0]}.")
-        await unit.execute(_INSERT_RUN, m.row(run))
-        if messages:
-            await unit.executemany(_INSERT_MESSAGE, [m.row(x) for x in messages])
+    if db.hot.sqlite:
+        async with db.hot.unit() as unit:
+            claimed = await unit.execute(_CLAIM, {"b_thread": thread_id, "active_run_id": run.id}, _CLAIM_KEYS) == 1
+            if claimed:
+                await unit.execute(_INSERT_RUN, m.row(run))
+                if messages:
+                    await unit.executemany(_INSERT_MESSAGE, [m.row(x) for x in messages])
+    else:  # one statement, one round trip
+        values = {"b_thread": thread_id, "b_run_id": run.id, **hot.bind_row("r_", m.row(run))}
+        for i, message in enumerate(messages):
+            values.update(hot.bind_row(f"m{i}_", m.row(message)))
+        claimed = (await db.hot.fetch(_start_statement(len(messages)), values))[0][0] == 1
+    if not claimed:
+        rows = await db.hot.fetch(_ACTIVE_RUN_OF, {"t": thread_id})
+        if not rows:
+            raise not_found("thread", thread_id)
+        raise bad_request(f"Thread {thread_id} already has an active run {rows[0][0]}.")
     return run
+
+
+@functools.cache
+def _start_statement(n_messages: int):
+    """PostgreSQL: claim the thread, insert the run and ``n_messages`` messages, in one statement."""
+    claimed = (update(_THREADS).where(_THREADS.c.id == bindparam("b_thread"), _THREADS.c.active_run_id.is_(None))
+               .values(active_run_id=bindparam("b_run_id")).returning(_THREADS.c.id).cte("claimed"))
+    runs = m.Run.__table__
+    new = hot.insert_bound(runs, "r_", claimed).returning(runs.c.id).cte("new_run")
+    stmt = select(func.count()).select_from(new)
+    if n_messages:
+        messages = m.Message.__table__
+        rows = [hot.bound_values(messages, f"m{i}_").select_from(new) for i in range(n_messages)]
+        added = insert(messages).from_select([c.name for c in messages.c], union_all(*rows) if n_messages > 1 else rows[0])
+        stmt = stmt.add_cte(added.cte("new_messages"))
+    return stmt
 
 
 def launch(engine: RunEngine, bus: EventBus, run: m.Run) -> None:

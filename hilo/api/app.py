@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, settings.db_pool_size)
         bus = EventBus()
         providers = Providers(settings, tools)
         # The guided provider answers when the configured model fails after its retries.

@@ -29,6 +29,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Insert, Select, Table, bindparam, func, insert, select, true
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement
 
@@ -77,6 +78,33 @@ def _result_processor(kind, dialect):
         # A processor that needs the driver's column type (asyncpg's numerics): asyncpg
         # already returns native floats and ints.
         return None
+
+
+# ---------------------------------------------------------------------- one-statement writes
+# PostgreSQL runs data-modifying CTEs in one statement, atomically: a write of several rows
+# then costs one round trip instead of BEGIN + one per statement + COMMIT. (SQLite has no
+# data-modifying CTEs; there a unit costs microseconds anyway.)
+
+
+def bound_values(table: Table, prefix: str) -> Select:
+    """``SELECT :<prefix><column>, ...`` over every column of ``table``, each bind typed."""
+    return select(*(bindparam(prefix + c.name, type_=c.type) for c in table.c))
+
+
+def insert_bound(table: Table, prefix: str, source) -> Insert:
+    """``INSERT INTO table SELECT <bound row> FROM source``: the row goes in only if ``source``
+    (a CTE) yields a row, e.g. the UPDATE that claimed a thread."""
+    return insert(table).from_select([c.name for c in table.c], bound_values(table, prefix).select_from(source))
+
+
+def bind_row(prefix: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {prefix + key: value for key, value in row.items()}
+
+
+def relax_commit() -> Any:
+    """In a single-statement (autocommit) write: this transaction's commit does not wait for
+    the disk, like ``SET LOCAL synchronous_commit = off`` (see :meth:`Database.background`)."""
+    return func.set_config("synchronous_commit", "off", true())
 
 
 class HotSQL:
@@ -221,4 +249,4 @@ class _PostgresUnit(Unit):
         return prepared.rows(await self.conn.fetch(prepared.sql, *prepared.args(values)))
 
 
-__all__ = ["HotSQL", "Prepared", "Unit", "prepare"]
+__all__ = ["HotSQL", "Prepared", "Unit", "bind_row", "bound_values", "insert_bound", "prepare", "relax_commit"]

@@ -15,6 +15,7 @@ task that is still writing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -22,11 +23,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, literal, select, update
+from sqlalchemy import bindparam, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo import serialize
 from hilo.config import Settings
+from hilo.db import hot
 from hilo.db import models as m
 from hilo.db.session import Database
 from hilo.engine import context as ctx
@@ -541,24 +543,17 @@ class RunEngine:
         else:
             values["incomplete_details"] = incomplete
         async with self._final_write(run):
-            try:
-                async with self.db.hot.unit(durable=False) as unit:
-                    if await unit.execute(_HOT_FINISH, {**values, "b_id": run.id}, _FINISH_KEYS) != 1:
-                        raise _LostRace
-                    if out.message is not None:
-                        _close(out, status, usage)
-                        if out.written:
-                            await unit.execute(_HOT_MESSAGE_DONE, _message_done(out.message), _MESSAGE_DONE_KEYS)
-                            await unit.execute(_HOT_STEP_DONE, _step_done(out.message_step), _STEP_DONE_KEYS)
-                        else:
-                            await unit.execute(_INSERT_MESSAGE, m.row(out.message))
-                            await unit.execute(_INSERT_STEP, m.row(out.message_step))
-                            out.written = True
-                    await unit.execute(_RELEASE, {"b_thread": run.thread_id, "b_run": run.id, "active_run_id": None},
-                                       _RELEASE_KEYS)
-                won = True
-            except _LostRace:
-                won = False
+            if out.message is not None:
+                _close(out, status, usage)
+            if not self.db.hot.sqlite and not out.written:  # PostgreSQL: one statement
+                params = {**hot.bind_row("f_", values), "b_id": run.id, "b_thread": run.thread_id}
+                if out.message is not None:
+                    params.update(hot.bind_row("m_", m.row(out.message)))
+                    params.update(hot.bind_row("s_", m.row(out.message_step)))
+                won = (await self.db.hot.fetch(_finish_statement(out.message is not None), params))[0][0] == 1
+                out.written = won and out.message is not None
+            else:
+                won = await self._finish_in_unit(run, out, values)
         if not won:
             return await self._lost_race(run, out)
         for key, value in values.items():
@@ -567,6 +562,27 @@ class RunEngine:
             self._emit(run, "thread.message.completed" if status == "completed" else "thread.message.incomplete", out.message)
             self._emit(run, "thread.run.step.completed", out.message_step)
         self._emit(run, f"thread.run.{status}")
+
+    async def _finish_in_unit(self, run: m.Run, out: _Output, values: dict[str, Any]) -> bool:
+        """:meth:`_complete`'s statements one by one, in a transaction (SQLite; or rows that
+        the write-behind already stored)."""
+        try:
+            async with self.db.hot.unit(durable=False) as unit:
+                if await unit.execute(_HOT_FINISH, {**values, "b_id": run.id}, _FINISH_KEYS) != 1:
+                    raise _LostRace
+                if out.message is not None:
+                    if out.written:
+                        await unit.execute(_HOT_MESSAGE_DONE, _message_done(out.message), _MESSAGE_DONE_KEYS)
+                        await unit.execute(_HOT_STEP_DONE, _step_done(out.message_step), _STEP_DONE_KEYS)
+                    else:
+                        await unit.execute(_INSERT_MESSAGE, m.row(out.message))
+                        await unit.execute(_INSERT_STEP, m.row(out.message_step))
+                        out.written = True
+                await unit.execute(_RELEASE, {"b_thread": run.thread_id, "b_run": run.id, "active_run_id": None},
+                                   _RELEASE_KEYS)
+            return True
+        except _LostRace:
+            return False
 
     async def _require_action(self, run: m.Run, out: _Output, usage: dict) -> None:
         calls = [c for i in sorted(out.calls) if (c := out.calls[i])["function"].get("output") is None]
@@ -702,6 +718,25 @@ class RunEngine:
                 await self.expire_due()
             except Exception:  # keep sweeping; the database may be back next second
                 log.exception("expiry sweep failed")
+
+
+@functools.cache
+def _finish_statement(with_message: bool):
+    """PostgreSQL: end the run (only while it still runs), store its message and step, free
+    the thread, in one statement whose commit does not wait for the disk."""
+    finished = (update(_RUNS).where(_RUNS.c.id == bindparam("b_id"),
+                                    _RUNS.c.status.in_([literal("queued"), literal("in_progress")]))
+                .values({k: bindparam("f_" + k, type_=_RUNS.c[k].type) for k in _FINISH_KEYS})
+                .returning(_RUNS.c.id).cte("finished"))
+    threads = m.Thread.__table__
+    released = (update(threads)
+                .where(threads.c.id == bindparam("b_thread"), threads.c.active_run_id.in_(select(finished.c.id)))
+                .values(active_run_id=None).cte("released"))
+    stmt = select(select(func.count()).select_from(finished).scalar_subquery(), hot.relax_commit()).add_cte(released)
+    if with_message:
+        stmt = stmt.add_cte(hot.insert_bound(_MESSAGES, "m_", finished).cte("message"),
+                            hot.insert_bound(_STEPS, "s_", finished).cte("step"))
+    return stmt
 
 
 class _LostRace(Exception):
