@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -23,6 +24,14 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _json_dumps(value) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+# JSON columns (content, tools, step details, ...) through orjson: ~10x faster than json.
+_JSON = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+
+
 def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     if is_sqlite(url):
         # Sessions always end in commit or rollback (AsyncSession.close rolls back an
@@ -30,7 +39,7 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
         # hop through aiosqlite each time, buys nothing.
         database = make_url(url).database or ":memory:"
         engine = create_async_engine(
-            url, async_creator=sqlite_inline.creator(database), pool_reset_on_return=None,
+            url, async_creator=sqlite_inline.creator(database), pool_reset_on_return=None, **_JSON,
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -46,7 +55,7 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     # The pool must hold a worker's usual concurrency: a connection opened past it is closed
     # again at check-in, and a new PostgreSQL backend costs milliseconds and re-prepares
     # every statement (the turn bench lost a third of its throughput to that at 10).
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, **_JSON)
 
 
 class Database:
