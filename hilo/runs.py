@@ -91,9 +91,9 @@ _INSERT_RUN = insert(m.Run.__table__)
 _INSERT_MESSAGE = insert(m.Message.__table__)
 
 
-async def load_assistant(db: Database, assistant_id: str) -> m.AssistantRecord | None:
+async def load_assistant(reader: hot.HotSQL | hot.Unit, assistant_id: str) -> m.AssistantRecord | None:
     """The assistant row as a detached object, read on the turn path (:mod:`hilo.db.hot`)."""
-    rows = await db.hot.fetch(_ASSISTANT_BY_ID, {"id": assistant_id})
+    rows = await reader.fetch(_ASSISTANT_BY_ID, {"id": assistant_id})
     if not rows:
         return None
     return m.AssistantRecord(**{_ASSISTANT_ATTR[c.name]: v for c, v in zip(_ASSISTANTS.c, rows[0], strict=True)})
@@ -107,10 +107,12 @@ async def start_run(
     options: Any,
     additional_instructions: str | None = None,
     messages: list[m.MessageRecord] = (),
+    reader: hot.Unit | None = None,
 ) -> m.RunRecord:
     """Claim the thread, insert the run and the turn's messages: one transaction on the turn path.
 
-    An unknown thread answers 404, a busy one 400 (nothing is stored then)."""
+    An unknown thread answers 404, a busy one 400 (nothing is stored then). ``reader``: a
+    connection the caller already holds (:meth:`hilo.db.hot.HotSQL.connection`)."""
     run = run_row(engine, new_id("run"), thread_id, assistant, options, additional_instructions)
     if db.hot.sqlite:
         async with db.hot.unit() as unit:
@@ -123,9 +125,9 @@ async def start_run(
         values = {"b_thread": thread_id, "b_run_id": run.id, **hot.bind_row("r_", m.row(run))}
         for i, message in enumerate(messages):
             values.update(hot.bind_row(f"m{i}_", m.row(message)))
-        claimed = (await db.hot.fetch(_start_statement(len(messages)), values))[0][0] == 1
+        claimed = (await (reader or db.hot).fetch(_start_statement(len(messages)), values))[0][0] == 1
     if not claimed:
-        rows = await db.hot.fetch(_ACTIVE_RUN_OF, {"t": thread_id})
+        rows = await (reader or db.hot).fetch(_ACTIVE_RUN_OF, {"t": thread_id})
         if not rows:
             raise not_found("thread", thread_id)
         raise bad_request(f"Thread {thread_id} already has an active run {rows[0][0]}.")

@@ -26,13 +26,14 @@ async def create_run(thread_id: str, body: RunCreate, request: Request, principa
     # start_run answers 404 for an unknown thread).
     state = request.app.state
     db, engine, bus = state.db, state.engine, state.bus
-    assistant = check_runnable(principal, await load_assistant(db, body.assistant_id), body.assistant_id)
     bodies = body.additional_messages or []
     if file_ids_of(bodies):
         async with db.sessionmaker() as session:
             await check_files(session, bodies, principal)
-    messages = message_rows(thread_id, bodies)
-    run = await start_run(db, engine, thread_id, assistant, body, body.additional_instructions, messages)
+    async with db.hot.connection() as conn:
+        assistant = check_runnable(principal, await load_assistant(conn, body.assistant_id), body.assistant_id)
+        messages = message_rows(thread_id, bodies)
+        run = await start_run(db, engine, thread_id, assistant, body, body.additional_instructions, messages, conn)
     if body.stream:
         queue = bus.subscribe(run.id)
         launch(engine, bus, run)

@@ -158,6 +158,18 @@ class HotSQL:
         finally:
             raw.close()
 
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Unit]:
+        """Several autocommit statements on one connection (one pool check-out on PostgreSQL)."""
+        if self.sqlite:
+            yield _SQLiteUnit(self, await self._sqlite())
+            return
+        raw = await self.engine.raw_connection()
+        try:
+            yield _PostgresUnit(self, raw.driver_connection)
+        finally:
+            raw.close()
+
     # ------------------------------------------------------------------ units of work
     @asynccontextmanager
     async def unit(self, durable: bool = True) -> AsyncIterator[Unit]:

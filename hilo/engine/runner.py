@@ -141,6 +141,7 @@ class RunEngine:
         self._cancel_reason: dict[str, str] = {}
         self._slots = asyncio.Semaphore(settings.max_concurrent_runs)
         self._states: dict[str, _State] = {}
+        self._persisting: set[asyncio.Task] = set()  # write-behind tasks under way
         self.history = ctx.HistoryCache(max_messages=settings.context_max_messages)
         self._sweeper: asyncio.Task | None = None
 
@@ -234,7 +235,8 @@ class RunEngine:
         state = _State(run)
         self._states[run.id] = state
         self._emit(run, "thread.run.in_progress")
-        reveal = asyncio.create_task(self._reveal_later(state))
+        # A timer, not a task: a fast turn ends before it fires and pays only for its cancel.
+        reveal = asyncio.get_running_loop().call_later(VISIBLE_AFTER, self._reveal, state)
         remaining = (run.expires_at or (now() + self.settings.run_timeout)) - time.time()
         outs = state.outs
         try:
@@ -268,9 +270,17 @@ class RunEngine:
             yield
             state.closed = True
 
-    async def _reveal_later(self, state: _State) -> None:
-        await asyncio.sleep(VISIBLE_AFTER)
-        await self._persist(state)
+    def _reveal(self, state: _State) -> None:
+        if state.closed:
+            return
+        task = asyncio.create_task(self._persist(state), name=f"persist:{state.run.id}")
+        self._persisting.add(task)
+        task.add_done_callback(self._persisted)
+
+    def _persisted(self, task: asyncio.Task) -> None:
+        self._persisting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("could not store the progress of a run", exc_info=task.exception())
 
     async def _persist(self, state: _State) -> None:
         """Store `in_progress` and the open message/step rows of a run still going."""
