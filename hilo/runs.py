@@ -16,6 +16,7 @@ from hilo.api.schemas import dump_response_format, dump_tools
 from hilo.db import hot
 from hilo.db import models as m
 from hilo.db.session import Database
+from hilo.engine import context as ctx
 from hilo.engine.events import EventBus
 from hilo.engine.runner import RunEngine
 from hilo.ids import new_id
@@ -121,11 +122,18 @@ async def start_run(
                 await unit.execute(_INSERT_RUN, m.row(run))
                 if messages:
                     await unit.executemany(_INSERT_MESSAGE, [m.row(x) for x in messages])
-    else:  # one statement, one round trip
+    else:  # one statement, one round trip; it also reads what the run's history lacks
+        cursor = engine.history.cursor(thread_id)
         values = {"b_thread": thread_id, "b_run_id": run.id, **hot.bind_row("r_", m.row(run))}
         for i, message in enumerate(messages):
             values.update(hot.bind_row(f"m{i}_", m.row(message)))
-        claimed = (await (reader or db.hot).fetch(_start_statement(len(messages)), values))[0][0] == 1
+        if cursor is not None:
+            values.update(t=thread_id, after=cursor[1])
+        rows = await (reader or db.hot).fetch(_start_statement(len(messages), cursor is not None), values)
+        claimed = bool(rows) and rows[0][0] == 1
+        if claimed and cursor is not None:
+            read = [r[2:] for r in rows if r[2] is not None] + [(x.id, x.role, x.content) for x in messages]
+            engine.history.prime(thread_id, rows[0][1], read, run.id)
     if not claimed:
         rows = await (reader or db.hot).fetch(_ACTIVE_RUN_OF, {"t": thread_id})
         if not rows:
@@ -135,13 +143,20 @@ async def start_run(
 
 
 @functools.cache
-def _start_statement(n_messages: int):
-    """PostgreSQL: claim the thread, insert the run and ``n_messages`` messages, in one statement."""
+def _start_statement(n_messages: int, with_history: bool = False):
+    """PostgreSQL: claim the thread, insert the run and ``n_messages`` messages, in one statement.
+
+    ``with_history``: its rows are also the thread's history version and the messages after
+    the cached ones (:data:`hilo.engine.context.NEWER`), as of the moment before this insert."""
     claimed = (update(_THREADS).where(_THREADS.c.id == bindparam("b_thread"), _THREADS.c.active_run_id.is_(None))
                .values(active_run_id=bindparam("b_run_id")).returning(_THREADS.c.id).cte("claimed"))
     runs = m.Run.__table__
     new = hot.insert_bound(runs, "r_", claimed).returning(runs.c.id).cte("new_run")
-    stmt = select(func.count()).select_from(new)
+    if with_history:
+        history = ctx.NEWER.subquery("history")
+        stmt = select(select(func.count()).select_from(new).scalar_subquery(), *history.c).select_from(history)
+    else:
+        stmt = select(func.count()).select_from(new)
     if n_messages:
         messages = m.Message.__table__
         rows = [hot.bound_values(messages, f"m{i}_").select_from(new) for i in range(n_messages)]

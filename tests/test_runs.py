@@ -307,3 +307,21 @@ def test_history_follows_deletions(client, script):
     contents = [m["content"] for m in sent(model)[-1].messages]
     assert "borrar" not in contents
     assert contents == ["uno", "echo: uno", "echo: borrar", "tres"]
+
+
+def test_each_turn_sends_the_whole_history(client, script):
+    """Turns on one thread: the cached history (read by the statement that starts the run on
+    PostgreSQL) holds every message, whichever way it arrived."""
+    model, _ = script
+    a = client.beta.assistants.create(model=model)
+    t = client.beta.threads.create(messages=[{"role": "user", "content": "uno"}])
+    expected = ["uno"]
+    for turn in range(3):
+        client.beta.threads.messages.create(thread_id=t.id, role="user", content=f"entre {turn}")
+        extra = [{"role": "user", "content": f"a{turn}"}, {"role": "user", "content": f"b{turn}"}]
+        run = client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id, poll_interval_ms=20,
+                                                       additional_messages=extra)
+        assert run.status == "completed"
+        expected += [f"entre {turn}", f"a{turn}", f"b{turn}"]
+        assert [m["content"] for m in sent(model)[-1].messages] == expected
+        expected.append(f"echo: b{turn}")

@@ -114,7 +114,7 @@ _MSG = m.Message.__table__
 _THREADS = m.Thread.__table__
 _COLS = (_MSG.c.id, _MSG.c.role, _MSG.c.content)
 # The thread's history version and the messages newer than the newest cached, in one query.
-_NEWER = (
+NEWER = (
     select(_THREADS.c.history_version, *_COLS)
     .select_from(_THREADS.outerjoin(_MSG, (_MSG.c.thread_id == _THREADS.c.id) & (_MSG.c.id > bindparam("after"))))
     .where(_THREADS.c.id == bindparam("t"))
@@ -129,6 +129,7 @@ _VERSION = select(_THREADS.c.history_version).where(_THREADS.c.id == bindparam("
 class _Entry:
     version: int
     rows: deque  # of Row, oldest first
+    primed_for: str | None = None  # a run whose turn already read what is new (see prime)
 
 
 class HistoryCache:
@@ -149,11 +150,30 @@ class HistoryCache:
     def forget(self, thread_id: str) -> None:
         self._threads.pop(thread_id, None)
 
-    async def recent(self, hot: HotSQL, thread_id: str, limit: int) -> list[Row]:
+    def cursor(self, thread_id: str) -> tuple[int, str] | None:
+        """(history version, newest cached message id) of a cached thread, else None."""
+        entry = self._threads.get(thread_id)
+        if entry is None or not entry.rows:
+            return None
+        return entry.version, entry.rows[-1][0]
+
+    def prime(self, thread_id: str, version: int, messages: list[tuple[str, str, list]], run_id: str) -> None:
+        """What the statement that started ``run_id`` read past :meth:`cursor` (plus the
+        messages it added): that run's :meth:`recent` then needs no query of its own."""
+        entry = self._threads.get(thread_id)
+        if entry is None or entry.version != version or not entry.rows:
+            return  # a deletion happened (or the entry left the cache): the run reads itself
+        newest = entry.rows[-1][0]
+        entry.rows.extend(_row(r) for r in sorted(messages) if r[0] > newest)
+        entry.primed_for = run_id
+
+    async def recent(self, hot: HotSQL, thread_id: str, limit: int, run_id: str | None = None) -> list[Row]:
         """The newest ``limit`` messages of the thread, oldest first (read through :mod:`hilo.db.hot`)."""
         entry = self._threads.get(thread_id)
-        if entry is not None and entry.rows:
-            result = await hot.fetch(_NEWER, {"t": thread_id, "after": entry.rows[-1][0]})
+        if entry is not None and run_id is not None and entry.primed_for == run_id:
+            entry.primed_for = None  # read when the run started (prime)
+        elif entry is not None and entry.rows:
+            result = await hot.fetch(NEWER, {"t": thread_id, "after": entry.rows[-1][0]})
             if result and result[0][0] == entry.version:
                 entry.rows.extend(_row(r[1:]) for r in result if r[1] is not None)
             else:  # deleted messages (or the thread): read again
@@ -209,7 +229,7 @@ async def build(
     limit = history.max_messages
     if truncation.get("type") == "last_messages":
         limit = min(limit, int(truncation["last_messages"]))
-    rows = await history.recent(db.hot, run.thread_id, limit)
+    rows = await history.recent(db.hot, run.thread_id, limit, run.id)
     steps: list[m.RunStep] = []
     file_ids = {p["image_file"]["file_id"] for _id, _role, content, chat, _t in rows if chat is None
                 for p in content if p.get("type") == "image_file"}
