@@ -8,12 +8,13 @@ creation, which lets pagination cursors (`after=`, `before=`) be plain compariso
 
 from __future__ import annotations
 
+import base64
 import itertools
 import secrets
 import threading
 import time
 
-_ALPHABET = "0123456789abcdefghijklmnopqrstuv"  # base32, ascending in ASCII
+# base32hex, lowercase: "0123456789abcdefghijklmnopqrstuv", ascending in ASCII
 _counter = itertools.count()
 _lock = threading.Lock()
 _last_ms = 0
@@ -29,14 +30,6 @@ PREFIXES = {
 }
 
 
-def _b32(value: int, width: int) -> str:
-    chars = []
-    for _ in range(width):
-        value, rem = divmod(value, 32)
-        chars.append(_ALPHABET[rem])
-    return "".join(reversed(chars))
-
-
 def new_id(prefix: str) -> str:
     global _last_ms, _counter
     with _lock:
@@ -45,5 +38,7 @@ def new_id(prefix: str) -> str:
             _last_ms = ms
             _counter = itertools.count()
         seq = next(_counter) % 1024
-    # 60 random bits from one read of the OS's generator (not one per character).
-    return f"{prefix}_{_b32(ms, 10)}{_b32(seq, 2)}{_b32(secrets.randbits(60), 12)}"
+    # 50 bits of time, 10 of sequence, 60 random (one read of the OS's generator): 120 bits,
+    # which base32hex spells in 24 characters, each field on its own characters.
+    bits = (ms % (1 << 50)) << 70 | seq << 60 | secrets.randbits(60)
+    return f"{prefix}_{base64.b32hexencode(bits.to_bytes(15, 'big')).decode().lower()}"
