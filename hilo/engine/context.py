@@ -247,20 +247,6 @@ async def build(
             if file_ids and supports_images:
                 files = {f.id: f for f in (await session.scalars(select(m.File).where(m.File.id.in_(file_ids)))).all()}
 
-    # Newest first: this run's tool exchanges are always kept (the model needs them).
-    items: list[tuple[str, list[ChatMessage], int]] = []
-    for step in steps:
-        msgs = _step_messages(step)
-        items.append((step.id, msgs, sum(message_tokens(x) for x in msgs)))
-    for msg_id, role, content, chat, tokens in rows:
-        if chat is None:
-            chat = {"role": role, "content": chat_content(content, supports_images, files, files_dir)}
-            tokens = message_tokens(chat)
-        else:
-            chat = dict(chat)  # providers may adapt messages; the cached one stays intact
-        items.append((msg_id, [chat], tokens))
-    items.sort(key=lambda item: item[0], reverse=True)
-
     system: list[ChatMessage] = []
     if run.instructions:
         system.append({"role": "system", "content": run.instructions})
@@ -270,17 +256,31 @@ async def build(
     if run.max_prompt_tokens:
         budget = min(budget, run.max_prompt_tokens)
 
+    # Newest first: this run's tool exchanges are always kept (the model needs them).
+    # (id, cached row or step messages, cost); rows are already in id order.
+    items: list[tuple[str, Any, int]] = [(r[0], r, r[4]) for r in reversed(rows)]
+    if steps:
+        items += [(s.id, msgs, sum(message_tokens(x) for x in msgs)) for s in steps if (msgs := _step_messages(s))]
+        items.sort(key=lambda item: item[0], reverse=True)
     kept: list[list[ChatMessage]] = []
     used = fixed
     step_ids = {s.id for s in steps}
-    for item_id, msgs, cost in items:
+    for item_id, item, cost in items:
+        if isinstance(item, tuple):  # a history row: its chat message, built only if kept
+            _id, role, content, chat, cost = item
+            if chat is None:
+                chat = {"role": role, "content": chat_content(content, supports_images, files, files_dir)}
+                cost = message_tokens(chat)
+            else:
+                chat = dict(chat)  # providers may adapt messages; the cached one stays intact
+            item = [chat]
         if used + cost > budget and item_id not in step_ids:
             if not kept:
                 raise PromptTooLong(
                     f"the newest message needs about {cost} tokens; the prompt budget is {budget - fixed}"
                 )
             break
-        kept.append(msgs)
+        kept.append(item)
         used += cost
     history = [x for msgs in reversed(kept) for x in msgs]
     # A history must not open with a tool result or an assistant turn cut from its call.
