@@ -7,7 +7,19 @@ import math
 import time
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, union_all, update
+from sqlalchemy import (
+    Text,
+    bindparam,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo import serialize
@@ -92,12 +104,51 @@ _INSERT_RUN = insert(m.Run.__table__)
 _INSERT_MESSAGE = insert(m.Message.__table__)
 
 
+# PostgreSQL: a digest of the whole stored row (``md5(assistants::text)``).
+_ROW_DIGEST = func.md5(cast(literal_column("assistants"), Text))
+_ASSISTANT_WITH_DIGEST = select(*_ASSISTANTS.c, _ROW_DIGEST).where(_ASSISTANTS.c.id == bindparam("id"))
+_ASSISTANT_UNCHANGED = exists(select(literal(1)).select_from(_ASSISTANTS).where(
+    _ASSISTANTS.c.id == bindparam("a_id"), _ROW_DIGEST == bindparam("a_digest")))
+_ASSISTANT_CACHE_SIZE = 1024
+
+
+class StaleAssistant(Exception):
+    """The assistant changed (or went) since the turn path cached it: read it again."""
+
+
+def _assistant(row) -> m.AssistantRecord:
+    return m.AssistantRecord(**{_ASSISTANT_ATTR[c.name]: v for c, v in zip(_ASSISTANTS.c, row, strict=False)})
+
+
 async def load_assistant(reader: hot.HotSQL | hot.Unit, assistant_id: str) -> m.AssistantRecord | None:
     """The assistant row as a detached object, read on the turn path (:mod:`hilo.db.hot`)."""
     rows = await reader.fetch(_ASSISTANT_BY_ID, {"id": assistant_id})
+    return _assistant(rows[0]) if rows else None
+
+
+async def turn_assistant(db: Database, engine: RunEngine, reader: hot.HotSQL | hot.Unit, assistant_id: str,
+                         fresh: bool = False) -> tuple[m.AssistantRecord | None, str | None]:
+    """The assistant a turn runs, and on PostgreSQL the digest its run's start will check.
+
+    On PostgreSQL the row is kept per process with a digest of it; :func:`start_run` claims
+    the thread only if the stored row still has that digest (in the same statement), so a
+    kept copy is never used stale: a changed or deleted assistant fails the claim with
+    :class:`StaleAssistant`, and the turn reads it again (``fresh``). That spares a turn
+    one round trip. SQLite reads it every time (microseconds)."""
+    if db.hot.sqlite:
+        return await load_assistant(reader, assistant_id), None
+    kept = engine.assistant_rows
+    if not fresh and (hit := kept.get(assistant_id)) is not None:
+        kept.move_to_end(assistant_id)
+        return hit
+    rows = await reader.fetch(_ASSISTANT_WITH_DIGEST, {"id": assistant_id})
     if not rows:
-        return None
-    return m.AssistantRecord(**{_ASSISTANT_ATTR[c.name]: v for c, v in zip(_ASSISTANTS.c, rows[0], strict=True)})
+        kept.pop(assistant_id, None)
+        return None, None
+    hit = kept[assistant_id] = (_assistant(rows[0]), rows[0][-1])
+    while len(kept) > _ASSISTANT_CACHE_SIZE:
+        kept.popitem(last=False)
+    return hit
 
 
 async def start_run(
@@ -109,11 +160,13 @@ async def start_run(
     additional_instructions: str | None = None,
     messages: list[m.MessageRecord] = (),
     reader: hot.Unit | None = None,
+    digest: str | None = None,
 ) -> m.RunRecord:
     """Claim the thread, insert the run and the turn's messages: one transaction on the turn path.
 
     An unknown thread answers 404, a busy one 400 (nothing is stored then). ``reader``: a
-    connection the caller already holds (:meth:`hilo.db.hot.HotSQL.connection`)."""
+    connection the caller already holds (:meth:`hilo.db.hot.HotSQL.connection`); ``digest``:
+    the assistant row's, from :func:`turn_assistant` (PostgreSQL), checked by the claim."""
     run = run_row(engine, new_id("run"), thread_id, assistant, options, additional_instructions)
     if db.hot.sqlite:
         async with db.hot.unit() as unit:
@@ -129,7 +182,10 @@ async def start_run(
             values.update(hot.bind_row(f"m{i}_", m.row(message)))
         if cursor is not None:
             values.update(t=thread_id, after=cursor[1])
-        rows = await (reader or db.hot).fetch(_start_statement(len(messages), cursor is not None), values)
+        if digest is not None:
+            values.update(a_id=assistant.id, a_digest=digest)
+        stmt = _start_statement(len(messages), cursor is not None, digest is not None)
+        rows = await (reader or db.hot).fetch(stmt, values)
         claimed = bool(rows) and rows[0][0] == 1
         if claimed and cursor is not None:
             read = [r[2:] for r in rows if r[2] is not None] + [(x.id, x.role, x.content) for x in messages]
@@ -138,17 +194,23 @@ async def start_run(
         rows = await (reader or db.hot).fetch(_ACTIVE_RUN_OF, {"t": thread_id})
         if not rows:
             raise not_found("thread", thread_id)
+        if rows[0][0] is None and digest is not None:
+            raise StaleAssistant(assistant.id)
         raise bad_request(f"Thread {thread_id} already has an active run {rows[0][0]}.")
     return run
 
 
 @functools.cache
-def _start_statement(n_messages: int, with_history: bool = False):
+def _start_statement(n_messages: int, with_history: bool = False, with_digest: bool = False):
     """PostgreSQL: claim the thread, insert the run and ``n_messages`` messages, in one statement.
 
     ``with_history``: its rows are also the thread's history version and the messages after
-    the cached ones (:data:`hilo.engine.context.NEWER`), as of the moment before this insert."""
-    claimed = (update(_THREADS).where(_THREADS.c.id == bindparam("b_thread"), _THREADS.c.active_run_id.is_(None))
+    the cached ones (:data:`hilo.engine.context.NEWER`), as of the moment before this insert.
+    ``with_digest``: the claim also needs the assistant row unchanged (:func:`turn_assistant`)."""
+    conditions = [_THREADS.c.id == bindparam("b_thread"), _THREADS.c.active_run_id.is_(None)]
+    if with_digest:
+        conditions.append(_ASSISTANT_UNCHANGED)
+    claimed = (update(_THREADS).where(*conditions)
                .values(active_run_id=bindparam("b_run_id")).returning(_THREADS.c.id).cte("claimed"))
     runs = m.Run.__table__
     new = hot.insert_bound(runs, "r_", claimed).returning(runs.c.id).cte("new_run")

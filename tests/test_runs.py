@@ -325,3 +325,23 @@ def test_each_turn_sends_the_whole_history(client, script):
         expected += [f"entre {turn}", f"a{turn}", f"b{turn}"]
         assert [m["content"] for m in sent(model)[-1].messages] == expected
         expected.append(f"echo: b{turn}")
+
+
+def test_a_changed_assistant_is_never_run_stale(client, script):
+    """The turn path keeps assistants per process on PostgreSQL (checked by the claim): a
+    change made in between, by any process, reaches the next run; a deleted one is 404."""
+    model, _ = script
+    a = client.beta.assistants.create(model=model, instructions="primera versión")
+    t = client.beta.threads.create()
+    for version in ("primera versión", "segunda versión", "tercera versión"):
+        if version != "primera versión":
+            client.beta.assistants.update(a.id, instructions=version)
+        run = client.beta.threads.runs.create_and_poll(
+            thread_id=t.id, assistant_id=a.id, poll_interval_ms=20,
+            additional_messages=[{"role": "user", "content": version}])
+        assert run.status == "completed" and run.instructions == version
+        assert sent(model)[-1].messages[0] == {"role": "system", "content": version}
+    client.beta.assistants.delete(a.id)
+    with pytest.raises(openai.NotFoundError):
+        client.beta.threads.runs.create(thread_id=t.id, assistant_id=a.id,
+                                        additional_messages=[{"role": "user", "content": "¿sigues ahí?"}])

@@ -14,7 +14,7 @@ from hilo.api.streaming import stream_run
 from hilo.auth.deps import PrincipalDep, check_runnable
 from hilo.db import models as m
 from hilo.engine.runner import ACTIVE
-from hilo.runs import launch, load_assistant, run_for, start_run
+from hilo.runs import StaleAssistant, launch, run_for, start_run, turn_assistant
 from hilo.store import get_or_404, now, paginate
 
 router = APIRouter(prefix="/v1/threads/{thread_id}/runs", tags=["runs"])
@@ -30,10 +30,18 @@ async def create_run(thread_id: str, body: RunCreate, request: Request, principa
     if file_ids_of(bodies):
         async with db.sessionmaker() as session:
             await check_files(session, bodies, principal)
+    messages = message_rows(thread_id, bodies)
     async with db.hot.connection() as conn:
-        assistant = check_runnable(principal, await load_assistant(conn, body.assistant_id), body.assistant_id)
-        messages = message_rows(thread_id, bodies)
-        run = await start_run(db, engine, thread_id, assistant, body, body.additional_instructions, messages, conn)
+        for fresh in (False, True):
+            record, digest = await turn_assistant(db, engine, conn, body.assistant_id, fresh)
+            assistant = check_runnable(principal, record, body.assistant_id)
+            try:
+                run = await start_run(db, engine, thread_id, assistant, body, body.additional_instructions,
+                                      messages, conn, digest)
+                break
+            except StaleAssistant:  # changed since this process kept it: read it again, once
+                if fresh:
+                    raise bad_request(f"Thread {thread_id} is busy; try again.") from None
     if body.stream:
         queue = bus.subscribe(run.id)
         launch(engine, bus, run)

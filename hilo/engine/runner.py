@@ -19,6 +19,7 @@ import functools
 import json
 import logging
 import time
+from collections import OrderedDict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,6 +144,8 @@ class RunEngine:
         self._states: dict[str, _State] = {}
         self._persisting: set[asyncio.Task] = set()  # write-behind tasks under way
         self.history = ctx.HistoryCache(max_messages=settings.context_max_messages)
+        # PostgreSQL: assistants the turn path read, with their row digest (hilo.runs.turn_assistant)
+        self.assistant_rows: OrderedDict[str, tuple[m.AssistantRecord, str]] = OrderedDict()
         self._sweeper: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ lifecycle
