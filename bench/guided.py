@@ -29,7 +29,7 @@ from hilo.nlu.lang import fold  # noqa: E402
 from hilo.nlu.parsers import params_of  # noqa: E402
 from hilo.packs.loader import discover  # noqa: E402
 from hilo.providers.base import ModelRequest  # noqa: E402
-from hilo.providers.guided import HELP, GuidedProvider, question  # noqa: E402
+from hilo.providers.guided import HELP, GuidedProvider, for_embedding, question  # noqa: E402
 from hilo.tools import ToolRegistry  # noqa: E402
 from tests import guided_tools  # noqa: E402
 
@@ -117,7 +117,7 @@ async def main() -> None:
     embedding_ms = []
     for r in rows:
         start = time.perf_counter()
-        provider.embedder.query(r["text"])
+        provider.embedder.query(for_embedding(r["text"]))
         embedding_ms.append((time.perf_counter() - start) * 1000)
     phrase = request("x", schemas, [])
     phrase.messages = [{"role": "user", "content": "precio de bitcoin"},

@@ -235,6 +235,14 @@ async def test_every_embedding_runs_on_the_engines_one_thread(guided, monkeypatc
     assert len(callers) == 1 and threading.get_ident() not in callers
 
 
+def test_punctuation_is_not_embedded():
+    from hilo.providers.guided import for_embedding
+
+    assert for_embedding("¿Cuánto vale el BTC hoy?") == "Cuánto vale el BTC hoy"
+    assert for_embedding("¡Hola!  ¿qué tal?... (gracias)") == "Hola qué tal gracias"
+    assert for_embedding("precio del EUR/USD") == "precio del EUR/USD"
+
+
 async def test_stream_emits_one_tool_call(guided):
     request = ModelRequest(model="guided", messages=[{"role": "user", "content": "precio de BTC"}], tools=SCHEMAS)
     events = [e async for e in guided.stream(request)]
