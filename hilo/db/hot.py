@@ -12,10 +12,12 @@ skipped: the SQL string and the processors are computed once per statement.
   shares the pool's single connection), used inline on the event loop. A unit of work
   never suspends between its statements, so no other coroutine can interleave with it.
 * PostgreSQL: the asyncpg connection checked out of SQLAlchemy's pool (its JSON codecs
-  are SQLAlchemy's), in a transaction opened and closed by hand: ``BEGIN`` and the
-  engine's ``SET LOCAL synchronous_commit = off`` leave in one round trip. asyncpg keeps
-  each statement prepared per connection. (A separate asyncpg pool measured slower: its
-  check-in runs through an extra task.)
+  are SQLAlchemy's); asyncpg keeps each statement prepared per connection. The turn path
+  there mostly runs single statements with data-modifying CTEs (:func:`insert_bound`,
+  :func:`relax_commit`), atomic without a transaction of ours; :meth:`HotSQL.unit` opens
+  one by hand when needed (``BEGIN`` and ``SET LOCAL synchronous_commit = off`` in one
+  round trip). A separate asyncpg pool measured slower: its check-in runs through an
+  extra task.
 
 Only the turn path uses it (create a run with its messages, read the history, store the
 answer); everything else goes through ``AsyncSession``.
