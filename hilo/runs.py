@@ -97,8 +97,8 @@ async def new_run(
 
 
 _ASSISTANTS = m.Assistant.__table__
-_ASSISTANT_BY_ID = select(*_ASSISTANTS.c).where(_ASSISTANTS.c.id == bindparam("id"))
-_ASSISTANT_ATTR = {attr.columns[0].name: attr.key for attr in m.Assistant.__mapper__.column_attrs}
+_ASSISTANT_COLUMNS = [_ASSISTANTS.c[name] for name in m.AssistantRecord.columns()]
+_ASSISTANT_BY_ID = select(*_ASSISTANT_COLUMNS).where(_ASSISTANTS.c.id == bindparam("id"))
 _ACTIVE_RUN_OF = select(_THREADS.c.active_run_id).where(_THREADS.c.id == bindparam("t"))
 _INSERT_RUN = insert(m.Run.__table__)
 _INSERT_MESSAGE = insert(m.Message.__table__)
@@ -106,7 +106,7 @@ _INSERT_MESSAGE = insert(m.Message.__table__)
 
 # PostgreSQL: a digest of the whole stored row (``md5(assistants::text)``).
 _ROW_DIGEST = func.md5(cast(literal_column("assistants"), Text))
-_ASSISTANT_WITH_DIGEST = select(*_ASSISTANTS.c, _ROW_DIGEST).where(_ASSISTANTS.c.id == bindparam("id"))
+_ASSISTANT_WITH_DIGEST = select(*_ASSISTANT_COLUMNS, _ROW_DIGEST).where(_ASSISTANTS.c.id == bindparam("id"))
 _ASSISTANT_UNCHANGED = exists(select(literal(1)).select_from(_ASSISTANTS).where(
     _ASSISTANTS.c.id == bindparam("a_id"), _ROW_DIGEST == bindparam("a_digest")))
 _ASSISTANT_CACHE_SIZE = 1024
@@ -116,14 +116,10 @@ class StaleAssistant(Exception):
     """The assistant changed (or went) since the turn path cached it: read it again."""
 
 
-def _assistant(row) -> m.AssistantRecord:
-    return m.AssistantRecord(**{_ASSISTANT_ATTR[c.name]: v for c, v in zip(_ASSISTANTS.c, row, strict=False)})
-
-
 async def load_assistant(reader: hot.HotSQL | hot.Unit, assistant_id: str) -> m.AssistantRecord | None:
     """The assistant row as a detached object, read on the turn path (:mod:`hilo.db.hot`)."""
     rows = await reader.fetch(_ASSISTANT_BY_ID, {"id": assistant_id})
-    return _assistant(rows[0]) if rows else None
+    return m.AssistantRecord.from_values(rows[0]) if rows else None
 
 
 async def turn_assistant(db: Database, engine: RunEngine, reader: hot.HotSQL | hot.Unit, assistant_id: str,
@@ -145,7 +141,7 @@ async def turn_assistant(db: Database, engine: RunEngine, reader: hot.HotSQL | h
     if not rows:
         kept.pop(assistant_id, None)
         return None, None
-    hit = kept[assistant_id] = (_assistant(rows[0]), rows[0][-1])
+    hit = kept[assistant_id] = (m.AssistantRecord.from_values(rows[0]), rows[0][-1])
     while len(kept) > _ASSISTANT_CACHE_SIZE:
         kept.popitem(last=False)
     return hit

@@ -53,6 +53,23 @@ class Record:
     def row(self) -> dict[str, Any]:
         return {column: getattr(self, key) for key, column in self._columns}
 
+    @classmethod
+    def from_values(cls, values) -> Record:
+        """From column values in the order of :meth:`columns` (extra trailing values ignored)."""
+        record = cls.__new__(cls)
+        for (key, _column), value in zip(cls._columns, values, strict=False):
+            setattr(record, key, value)
+        return record
+
+    @classmethod
+    def copy_of(cls, obj: Any) -> Record:
+        """A record with the same attribute values as ``obj`` (an ORM instance or a record)."""
+        return cls(**{key: getattr(obj, key) for key, _column in cls._columns})
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        return [column for _key, column in cls._columns]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={getattr(self, 'id', None)!r})"
 

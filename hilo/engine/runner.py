@@ -79,7 +79,6 @@ _UPDATE_MESSAGE = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_id"))
 _UPDATE_STEP = update(_STEPS).where(_STEPS.c.id == bindparam("b_id"))
 _MESSAGE_DONE_KEYS = ("content", "status", "completed_at", "incomplete_at", "incomplete_details")
 _STEP_DONE_KEYS = ("status", "completed_at", "cancelled_at", "failed_at", "expired_at", "usage")
-_HOT_MESSAGE_DONE, _HOT_STEP_DONE = _UPDATE_MESSAGE, _UPDATE_STEP
 # A turn's end: the conditional UPDATE that wins only while the run is still running.
 _HOT_FINISH = update(_RUNS).where(_RUNS.c.id == bindparam("b_id"),
                                   _RUNS.c.status.in_([literal("queued"), literal("in_progress")]))
@@ -537,14 +536,9 @@ class RunEngine:
         if out.message is None:
             return
         _close(out, status, usage)
-        msg, step = out.message, out.message_step
-        if out.written:
-            await session.execute(_UPDATE_MESSAGE, _message_done(msg))
-            await session.execute(_UPDATE_STEP, _step_done(step))
-        else:
-            await session.execute(_INSERT_MESSAGE, m.row(msg))
-            await session.execute(_INSERT_STEP, m.row(step))
-            out.written = True
+        for stmt, values, _keys in _row_writes(out):
+            await session.execute(stmt, values)
+        out.written = True
 
     async def _complete(self, run: m.Run, out: _Output, usage: dict, incomplete: dict | None) -> None:
         """The turn's last write, on the turn path (:mod:`hilo.db.hot`): run, message, step, thread."""
@@ -584,13 +578,9 @@ class RunEngine:
                 if await unit.execute(_HOT_FINISH, {**values, "b_id": run.id}, _FINISH_KEYS) != 1:
                     raise _LostRace
                 if out.message is not None:
-                    if out.written:
-                        await unit.execute(_HOT_MESSAGE_DONE, _message_done(out.message), _MESSAGE_DONE_KEYS)
-                        await unit.execute(_HOT_STEP_DONE, _step_done(out.message_step), _STEP_DONE_KEYS)
-                    else:
-                        await unit.execute(_INSERT_MESSAGE, m.row(out.message))
-                        await unit.execute(_INSERT_STEP, m.row(out.message_step))
-                        out.written = True
+                    for stmt, values_, keys in _row_writes(out):
+                        await unit.execute(stmt, values_, keys)
+                    out.written = True
                 await unit.execute(_RELEASE, {"b_thread": run.thread_id, "b_run": run.id, "active_run_id": None},
                                    _RELEASE_KEYS)
             return True
@@ -773,6 +763,15 @@ def _close(out: _Output, status: str, usage: dict | None) -> None:
     step.usage = usage
 
 
+def _row_writes(out: _Output) -> list[tuple[Any, dict[str, Any], tuple[str, ...] | None]]:
+    """(statement, values, columns set) storing the output's closed message and step: an
+    UPDATE of rows the write-behind already stored, else their INSERT."""
+    if out.written:
+        return [(_UPDATE_MESSAGE, _message_done(out.message), _MESSAGE_DONE_KEYS),
+                (_UPDATE_STEP, _step_done(out.message_step), _STEP_DONE_KEYS)]
+    return [(_INSERT_MESSAGE, m.row(out.message), None), (_INSERT_STEP, m.row(out.message_step), None)]
+
+
 def _message_done(msg: m.Message) -> dict[str, Any]:
     return {"b_id": msg.id, "content": msg.content, "status": msg.status, "completed_at": msg.completed_at,
             "incomplete_at": msg.incomplete_at, "incomplete_details": msg.incomplete_details}
@@ -785,7 +784,7 @@ def _step_done(step: m.RunStep) -> dict[str, Any]:
 
 
 def _detached_copy(run: m.Run | m.RunRecord) -> m.RunRecord:
-    return m.RunRecord(**{key: getattr(run, key) for key, _column in m.RunRecord._columns})
+    return m.RunRecord.copy_of(run)
 
 
 
