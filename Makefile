@@ -11,8 +11,12 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # The default install needs no compiler; the test extras add llama-cpp-python (compiled once, then cached by pip).
+# llama.cpp is built for any x86-64 with AVX2, not for the build machine: a native build used the
+# AMX and AVX-512 instructions this VM's CPU advertises, and died with "Illegal instruction".
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_BF16=OFF
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev,local]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q -e ".[dev,local]"
 	touch $(STAMP)
 
 install: $(BIN)/python
@@ -26,6 +30,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check hilo tests bench
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/turns.py --db both

@@ -95,7 +95,7 @@ async def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sweep", action="store_true", help="accuracy at several thresholds")
     opts = parser.parse_args()
-    from hilo.config import Settings
+    from hilo.kit.config import Settings
 
     threshold = opts.threshold if opts.threshold is not None else Settings(_env_file=None).guided_threshold
     registry, source = tools()

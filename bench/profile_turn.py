@@ -53,6 +53,8 @@ def main() -> None:
     sys.path.insert(0, str(BENCH))
 
     import uvicorn
+    from hilo.engine import context as ctx
+    from hilo.engine.runner import RunEngine
     from pyinstrument import Profiler
     from sqlalchemy import event
     from turns import PG_DB, RawClient, create_objects, drop_pg, reset_pg, summary_ms
@@ -60,12 +62,10 @@ def main() -> None:
     import hilo
     from hilo import serialize
     from hilo.api import streaming
-    from hilo.api.app import create_app
+    from hilo.app import create_app
     from hilo.cli import bind_socket
-    from hilo.config import Settings
-    from hilo.db.migrate import upgrade
-    from hilo.engine import context as ctx
-    from hilo.engine.runner import RunEngine
+    from hilo.kit.config import Settings
+    from hilo.migrations import upgrade
 
     tmp = Path(tempfile.mkdtemp(prefix="hilo-profile-"))
     if args.db == "sqlite":

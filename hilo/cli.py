@@ -1,16 +1,16 @@
-"""The ``hilo`` command: serve, migrate, packs, version."""
+"""The ``hilo`` command: serve, migrate, packs, keys, version."""
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 from typing import Annotated
 
 import typer
 
 from hilo import __version__
-from hilo.config import get_settings
+from hilo.kit.config import get_settings
+from hilo.kit.net import bind_socket
 
 app = typer.Typer(help="hilo: a self-hosted assistant server (OpenAI Assistants API v2 on any model).",
                   no_args_is_help=True, add_completion=False)
@@ -29,7 +29,7 @@ def version() -> None:
 @app.command()
 def migrate() -> None:
     """Apply database migrations (HILO_DATABASE_URL) up to the newest."""
-    from hilo.db.migrate import current, upgrade
+    from hilo.migrations import current, upgrade
 
     settings = get_settings()
     upgrade(settings.database_url)
@@ -39,9 +39,84 @@ def migrate() -> None:
 packs_app = typer.Typer(help="Installed packs (tools, assistants, tables, routes).", no_args_is_help=True)
 app.add_typer(packs_app, name="packs")
 
-from hilo.auth.cli import keys_app  # noqa: E402
-
+keys_app = typer.Typer(help="API keys (stored hashed; the secret is printed once).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+
+
+def _with_session(coro_fn):
+    """Run ``coro_fn(session)`` against HILO_DATABASE_URL (migrated first)."""
+    import asyncio
+
+    from hilo.kit.db.session import Database
+    from hilo.migrations import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+
+    async def main():
+        db = Database(settings.database_url)
+        try:
+            async with db.sessionmaker() as session:
+                return await coro_fn(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+@keys_app.command("create")
+def keys_create(
+    user: Annotated[str, typer.Option(help="User name (created if new).")],
+    scope: Annotated[str, typer.Option(help="admin or user.")] = "user",
+    name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+) -> None:
+    """Create a key for USER and print its secret (shown only this once)."""
+    from hilo.identity import keys
+    from hilo.identity.users import user_by_name
+
+    if scope not in keys.SCOPES:
+        raise typer.BadParameter("must be admin or user", param_hint="--scope")
+
+    async def go(session):
+        owner = await user_by_name(session, user)
+        row, secret = await keys.create(session, owner.id, scope, name)
+        await session.commit()
+        return row, secret
+
+    row, secret = _with_session(go)
+    typer.echo(f"created {row.id} ({row.scope}) for user {user} [{row.user_id}]")
+    typer.echo("secret (store it now; it is not shown again):")
+    typer.echo(secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys: id, scope, user, name, prefix, created, last used, revoked."""
+    from hilo.identity import keys
+
+    rows = _with_session(keys.listing)
+    if not rows:
+        typer.echo("no keys")
+    for r in rows:
+        state = f"revoked {r.revoked_at}" if r.revoked_at else "active"
+        typer.echo(f"{r.id}  {r.scope:<5}  {r.user_id}  {r.name or '-'}  {r.prefix}  created {r.created_at}  "
+                   f"last used {r.last_used_at or '-'}  {state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key (other processes notice within HILO_AUTH_CACHE_S)."""
+    from hilo.identity import keys
+
+    async def go(session):
+        row = await keys.revoke(session, key_id)
+        await session.commit()
+        return row
+
+    if _with_session(go) is None:
+        typer.echo(f"no key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
 
 
 @packs_app.command("list")
@@ -60,22 +135,6 @@ def packs_list() -> None:
         typer.echo(f"  assistants: {', '.join(f'{s.key} ({s.name})' for s in specs) or '-'}")
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening socket whose accepted connections get TCP_NODELAY.
-
-    uvicorn's own multi-worker socket has protocol 0, so asyncio never sets
-    TCP_NODELAY on its connections and every keep-alive response waits ~40 ms for
-    Nagle (see DESIGN.md). Binding with IPPROTO_TCP avoids that.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (HILO_HOST).")] = None,
@@ -88,12 +147,13 @@ def serve(
     import uvicorn
 
     from hilo import channels
-    from hilo.api.app import create_app
-    from hilo.db.migrate import upgrade
-    from hilo.db.session import Database
-    from hilo.engine.events import EventBus
-    from hilo.engine.runner import RunEngine
+    from hilo.app import create_app
+    from hilo.kit.bus import LocalBus
+    from hilo.kit.db.session import Database
+    from hilo.migrations import upgrade
     from hilo.providers.registry import Providers
+    from hilo.runs.engine import RunEngine
+    from hilo.runs.store import RunStore
 
     settings = get_settings()
     _log(settings.log_level)
@@ -105,7 +165,7 @@ def serve(
         async def _recover() -> int:
             db = Database(settings.database_url)
             try:
-                return await RunEngine(db, Providers(settings), EventBus(), settings).recover()
+                return await RunEngine(RunStore(db), Providers(settings), LocalBus(), settings).recover()
             finally:
                 await db.dispose()
 
@@ -115,7 +175,7 @@ def serve(
     channels.raise_fd_limit()  # one descriptor per WebSocket
     logging.getLogger("hilo").info("serving on http://%s:%d (%d worker%s)", host, port, workers, "s" * (workers > 1))
     config = uvicorn.Config(
-        "hilo.api.app:create_app" if workers > 1 else create_app(settings),
+        "hilo.app:create_app" if workers > 1 else create_app(settings),
         factory=workers > 1, workers=workers, log_level=settings.log_level.lower(),
         proxy_headers=True, timeout_graceful_shutdown=5, **channels.server_options(settings),
     )

@@ -10,7 +10,7 @@ import pytest
 from openai import OpenAI
 from sqlalchemy.engine import make_url
 
-from hilo.config import Settings
+from hilo.kit.config import Settings
 from hilo.providers import scripted
 from hilo.testing.server import LiveServer, start_server
 

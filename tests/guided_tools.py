@@ -14,7 +14,10 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 
+from hilo.nlu.parsers import Vocabulary
 from hilo.packs import Pack
+from hilo.packs.courses.parsers import VOCABULARY as COURSE_WORDS
+from hilo.packs.trading_mentor.parsers import VOCABULARY as TRADING
 from hilo.tools.function import ToolError, tool
 
 PRICES = {"BTC": 97123.45, "ETH": 3456.78, "SOL": 187.5}
@@ -135,6 +138,9 @@ async def seed(session) -> None:
     await session.commit()
 
 
+# The built-in packs' words, as this stand-in pack's own.
+VOCABULARY = Vocabulary(parsers=TRADING.parsers, synonyms={**TRADING.synonyms, **COURSE_WORDS.synonyms},
+                        filler=COURSE_WORDS.filler, id_words=COURSE_WORDS.id_words)
 TOOLS = [get_crypto_price, get_forex_price, analyze_image, buscar_curso, detalle_curso]
 DATA = Path(__file__).parent / "data"
 
@@ -146,6 +152,7 @@ pack = Pack(
     migrations=DATA / "guided_test_migrations",
     routers=[router],
     seed=seed,
+    vocabulary=VOCABULARY,
 )
 
 

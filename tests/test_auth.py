@@ -16,9 +16,9 @@ import pytest
 from openai import OpenAI
 from typer.testing import CliRunner
 
-from hilo.api.app import create_app
-from hilo.auth.tokens import claim_entitlements
-from hilo.config import Settings, get_settings
+from hilo.app import create_app
+from hilo.identity.tokens import claim_entitlements
+from hilo.kit.config import Settings, get_settings
 from hilo.testing.jwks import JWKSServer
 from hilo.testing.server import start_server
 from tests.conftest import BACKENDS, make_settings

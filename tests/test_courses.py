@@ -12,8 +12,8 @@ from alembic import command
 from openai import OpenAI
 from sqlalchemy import func, inspect, select
 
-from hilo.db.migrate import alembic_config, current, upgrade
-from hilo.db.session import Database
+from hilo.kit.db.session import Database
+from hilo.migrations import alembic_config, current, upgrade
 from hilo.nlu.render import render
 from hilo.packs import loader
 from hilo.packs.courses import catalog, pack, search
@@ -21,7 +21,7 @@ from hilo.packs.courses.models import Course
 from hilo.packs.courses.tools import buscar_curso, detalle_curso
 from hilo.providers import scripted
 from hilo.testing.server import start_server
-from hilo.tools import ToolContext
+from hilo.tools import AssistantInfo, ToolContext, ToolServices
 from tests.conftest import BACKENDS, make_settings
 
 TOKEN = "admin-secret"
@@ -52,13 +52,13 @@ def catalog_url(request, database_factory):
 @pytest.fixture
 async def ctx(catalog_url):
     db = Database(catalog_url)
-    yield ToolContext("run_c", "thread_c", "asst_c", {"db": db})
+    yield ToolContext(run_id="run_c", thread_id="thread_c", assistant=AssistantInfo("asst_c"), services=ToolServices(db=db))
     await db.dispose()
 
 
 async def codes(ctx, query, nivel=None):
     out = await buscar_curso.call({"query": query, "nivel": nivel}, ctx)
-    async with ctx.services["db"].sessionmaker() as session:
+    async with ctx.services.db.sessionmaker() as session:
         by_id = {c.id: c.code for c in await session.scalars(select(Course))}
     return [by_id[c["id"]] for c in out["cursos"]]
 
@@ -164,7 +164,7 @@ async def test_search_refusals(ctx):
 
 
 async def test_lexical_like_fallback_and_semantic_alone(ctx):
-    async with ctx.services["db"].sessionmaker() as session:
+    async with ctx.services.db.sessionmaker() as session:
         python = await search._like(session, search.terms("Pythón"), None)
         named = {c.id: c.code for c in await session.scalars(select(Course).where(Course.id.in_(python)))}
         assert {named[i] for i in python[:3]} <= {"PY-101", "PY-201", "PY-301", "DS-201"}
@@ -175,7 +175,7 @@ async def test_lexical_like_fallback_and_semantic_alone(ctx):
 
 
 async def test_course_details(ctx):
-    async with ctx.services["db"].sessionmaker() as session:
+    async with ctx.services.db.sessionmaker() as session:
         course = await session.scalar(select(Course).where(Course.code == "PY-101"))
     out = await detalle_curso.call({"curso_id": course.id}, ctx)
     assert (out["nombre"], out["nivel"], out["modalidad"]) == ("Python desde cero", "básico", "virtual")

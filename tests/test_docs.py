@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from hilo.config import Settings
+from hilo.kit.config import Settings
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

@@ -146,7 +146,7 @@ def test_upload_and_chat_with_the_file(site, idp):
         chunked = client.post("/upload", content=iter([huge[:1000], huge[1000:]]), headers={"content-type": ctype})
         fails(chunked, 413)
     with api(site, premium(idp)) as stranger:  # someone else's file is unknown
-        fails(stranger.post("/chat", json={"message": "mira", "files": [{"file_id": up["file_id"]}]}), 404)
+        fails(stranger.post("/chat", json={"message": "mira", "files": [{"file_id": up["file_id"]}]}), 400)
         fails(stranger.post("/analyze-image", json={"file_id": up["file_id"]}), 404)
 
 
@@ -203,7 +203,7 @@ def test_auth_off_users_by_header_and_errors(open_site, script):
     with OpenAI(base_url=open_site.url + "/v1", api_key="x", max_retries=0) as admin:
         asst = admin.beta.assistants.create(model=model, metadata={"hilo_requires": "premium"}).id
     with api(open_site, None) as client:
-        fails(client.post("/chat", json={"message": "hola"}), 503, "HILO_PACKS")  # no trading mentor
+        fails(client.post("/chat", json={"message": "hola"}), 503, "HILO_PACKS")  # no pack claims the facade
         ana = client.post("/chat", json={"message": "soy ana", "assistant": asst},
                           headers={"X-Hilo-User": "ana"}).json()
         beto = client.post("/chat", json={"message": "soy beto", "assistant": asst},

@@ -14,13 +14,14 @@ from hilo.nlu import embed, parsers
 from hilo.nlu.lang import detect
 from hilo.nlu.render import render
 from hilo.packs import load_assistant_spec
+from hilo.packs.trading_mentor import parsers as trading
 from hilo.providers.base import ModelRequest, TextDelta, ToolCallDelta
 from hilo.providers.guided import HELP, GuidedProvider
 from hilo.testing.fake_openai import FakeOpenAIServer
 from hilo.testing.server import start_server
-from hilo.tools import ToolRegistry
+from hilo.tools import AssistantInfo, ToolRegistry
 from tests.conftest import make_settings
-from tests.guided_tools import DATA, TOOLS, installed
+from tests.guided_tools import DATA, TOOLS, VOCABULARY, installed
 
 SCHEMAS = [t.schema() for t in TOOLS]
 MENTOR = load_assistant_spec("guided_test", DATA / "guided_test_mentor.toml")
@@ -33,27 +34,38 @@ def guided(tmp_path_factory) -> GuidedProvider:
     for tool in TOOLS:
         registry.register(tool)
     provider = GuidedProvider(registry, cache_dir=tmp_path_factory.mktemp("guided"))
+    provider.parsers.add(VOCABULARY)
     provider.add_profile(MENTOR)
     provider.add_profile(COURSES)
     return provider
 
 
-def ask(guided: GuidedProvider, *turns: str, system: str | None = None, tools=SCHEMAS, tool_choice="auto"):
+def as_assistant(profile) -> AssistantInfo | None:
+    """Who a request answers for: the pack assistant of a definition (as the engine says)."""
+    if profile is None:
+        return None
+    return AssistantInfo("asst_test", profile.name, metadata={"hilo_pack": profile.pack, "hilo_key": profile.key})
+
+
+def ask(guided: GuidedProvider, *turns: str, system: str | None = None, profile=None, tools=SCHEMAS,
+        tool_choice="auto"):
+    system = system or (profile.instructions if profile else None)
     messages = [{"role": "system", "content": system}] if system else []
     for i, text in enumerate(turns):
         messages.append({"role": "user" if i % 2 == 0 else "assistant", "content": text})
-    return guided.decide(ModelRequest(model="guided", messages=messages, tools=tools, tool_choice=tool_choice))
+    return guided.decide(ModelRequest(model="guided", messages=messages, tools=tools, tool_choice=tool_choice,
+                                      assistant=as_assistant(profile)))
 
 
-def tool_result(name: str, output: dict, system: str | None = None) -> ModelRequest:
-    messages = [{"role": "system", "content": system}] if system else []
+def tool_result(name: str, output: dict, profile=None) -> ModelRequest:
+    messages = [{"role": "system", "content": profile.instructions}] if profile else []
     messages += [
         {"role": "user", "content": "..."},
         {"role": "assistant", "content": None, "tool_calls": [
             {"id": "call_1", "type": "function", "function": {"name": name, "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": json.dumps(output, ensure_ascii=False)},
     ]
-    return ModelRequest(model="guided", messages=messages, tools=SCHEMAS)
+    return ModelRequest(model="guided", messages=messages, tools=SCHEMAS, assistant=as_assistant(profile))
 
 
 # ---------------------------------------------------------------------- routing and arguments
@@ -83,7 +95,7 @@ def test_labelled_utterances_reach_the_targets(guided):
 
 
 def test_help_reply_uses_the_assistants_help_and_language(guided):
-    decision = ask(guided, "hola, ¿qué tal?", system=MENTOR.instructions)
+    decision = ask(guided, "hola, ¿qué tal?", profile=MENTOR)
     assert (decision.route, decision.text) == (HELP, MENTOR.help)
     generic = ask(guided, "good morning!", system="You answer questions.", tools=SCHEMAS[:1])
     assert generic.route == HELP and generic.text.startswith("I can help with: Current price of a cryptocurrency")
@@ -119,9 +131,9 @@ def test_tool_choice_none_and_forced(guided):
 
 # ---------------------------------------------------------------------- missing arguments
 def test_missing_argument_is_asked_for_then_taken_from_the_answer(guided):
-    first = ask(guided, "quiero saber el precio de una criptomoneda", system=MENTOR.instructions)
+    first = ask(guided, "quiero saber el precio de una criptomoneda", profile=MENTOR)
     assert not first.call and first.text == "¿De qué criptomoneda quieres el precio? Por ejemplo: BTC o ETH."
-    follow = ask(guided, "quiero saber el precio de una criptomoneda", first.text, "solana", system=MENTOR.instructions)
+    follow = ask(guided, "quiero saber el precio de una criptomoneda", first.text, "solana", profile=MENTOR)
     assert (follow.route, follow.arguments) == ("get_crypto_price", {"symbol": "SOL"})
 
 
@@ -139,7 +151,7 @@ def test_a_new_question_after_a_question_is_routed_afresh(guided):
 
 
 def test_an_image_needs_a_url_or_a_file(guided):
-    decision = ask(guided, "analyze this chart for me", system=COURSES.instructions)
+    decision = ask(guided, "analyze this chart for me", profile=COURSES)
     assert decision.route == "analyze_image" and decision.text == "Send me the image's URL or the id of the file you uploaded."
     assert ask(guided, "analiza el gráfico file_ab12cd34ef56").arguments == {"file_id": "file_ab12cd34ef56"}
 
@@ -151,9 +163,9 @@ def _numbers(text: str) -> set[str]:
 
 def test_tool_result_is_phrased_with_its_template_in_the_assistants_language(guided):
     output = {"base": "BTC", "quote": "USDT", "price": 97123.45, "price_text": "97,123.45", "source": "fake"}
-    es = guided.decide(tool_result("get_crypto_price", output, MENTOR.instructions))
+    es = guided.decide(tool_result("get_crypto_price", output, MENTOR))
     assert es.text == "BTC cotiza a 97,123.45 USDT. Fuente: fake."
-    en = guided.decide(tool_result("get_crypto_price", output, COURSES.instructions))
+    en = guided.decide(tool_result("get_crypto_price", output, COURSES))
     assert en.text == "BTC is trading at 97,123.45 USDT. Source: fake."
     assert _numbers(es.text) <= _numbers(json.dumps(output))
 
@@ -162,17 +174,17 @@ def test_list_results_repeat_their_line_and_empty_lists_say_so(guided):
     found = {"total": 2, "cursos": [
         {"id": 1, "nombre": "Python", "nivel": "básico", "modalidad": "virtual", "precio": 120},
         {"id": 4, "nombre": "Django", "nivel": "avanzado", "modalidad": "presencial", "precio": 200}]}
-    text = guided.decide(tool_result("buscar_curso", found, MENTOR.instructions)).text
+    text = guided.decide(tool_result("buscar_curso", found, MENTOR)).text
     assert text == ("Encontré 2 curso(s):\n- #1 Python (básico, virtual): 120 USD\n"
                     "- #4 Django (avanzado, presencial): 200 USD")
-    empty = guided.decide(tool_result("buscar_curso", {"total": 0, "cursos": []}, MENTOR.instructions)).text
+    empty = guided.decide(tool_result("buscar_curso", {"total": 0, "cursos": []}, MENTOR)).text
     assert empty == "Encontré 0 curso(s):\nNo encontré cursos para esa búsqueda."
 
 
 def test_errors_are_stated_honestly_and_unfit_outputs_are_listed(guided):
-    error = guided.decide(tool_result("get_forex_price", {"error": "no tengo la tasa de ABC/XYZ"}, MENTOR.instructions))
+    error = guided.decide(tool_result("get_forex_price", {"error": "no tengo la tasa de ABC/XYZ"}, MENTOR))
     assert error.text == "Lo siento, no pude obtener ese dato. La herramienta respondió: no tengo la tasa de ABC/XYZ"
-    odd = guided.decide(tool_result("get_crypto_price", {"base": "BTC", "last": 5.5}, MENTOR.instructions))
+    odd = guided.decide(tool_result("get_crypto_price", {"base": "BTC", "last": 5.5}, MENTOR))
     assert odd.text == "base: BTC, last: 5.5"
 
 
@@ -183,14 +195,29 @@ def test_render_never_invents():
 
 # ---------------------------------------------------------------------- parsers and language
 def test_parsers():
-    assert parsers.parse_crypto("¿y el ether?") == "ETH" and parsers.parse_crypto("el sol brilla") is None
-    assert parsers.parse_pair("euro dólar") == parsers.parse_pair("eur/usd") == parsers.parse_pair("EURUSD") == "EUR/USD"
-    assert parsers.parse_pair("dólar canadiense a euros") == "CAD/EUR"
+    assert trading.parse_crypto("¿y el ether?") == "ETH" and trading.parse_crypto("el sol brilla") is None
+    assert trading.parse_pair("euro dólar") == trading.parse_pair("eur/usd") == trading.parse_pair("EURUSD") == "EUR/USD"
+    assert trading.parse_pair("dólar canadiense a euros") == "CAD/EUR"
     assert [parsers.parse_number(t) for t in ("1.234,5", "65.000", "2,5", "65k")] == [1234.5, 65000, 2.5, 65000]
-    assert parsers.parse_level("algo para novatos") == "básico" and parsers.parse_level("advanced") == "avanzado"
     assert parsers.parse_date("el 3 de marzo de 2027") == "2027-03-03" == parsers.parse_date("March 3rd, 2027")
-    assert parsers.parse_integer_id("el curso número 12") == 12
-    assert parsers.parse_query("busco un curso de diseño gráfico") == "diseño gráfico"
+    assert parsers.parse_integer_id("el número 12") == 12
+    assert detect("¿cuánto vale?") == "es" and detect("how much is it?") == "en" and detect("ok") is None
+
+
+def test_core_parsers_know_no_pack_and_packs_add_their_words():
+    core, courses = parsers.Parsers(), parsers.Parsers([VOCABULARY])
+    level = {"type": "object", "properties": {"nivel": {"enum": ["básico", "intermedio", "avanzado"]},
+                                              "query": {"type": "string"}}}
+    assert core.parse_arguments(level, "algo para novatos")[0].get("nivel") is None
+    assert courses.parse_arguments(level, "algo para novatos")[0]["nivel"] == "básico"
+    assert courses.parse_arguments(level, "advanced python")[0] == {"nivel": "avanzado", "query": "python"}
+    course_id = parsers.Param("curso_id", {"type": "integer"}, True, "int_id")
+    assert core.parse_value(course_id, "el curso 12 y 3") is None  # two numbers, no word for an id
+    assert courses.parse_value(course_id, "el curso 12 y 3") == 12
+    assert courses.parse_value(parsers.Param("query", {"type": "string"}, True, "text"),
+                               "busco un curso de diseño gráfico") == "diseño gráfico"
+    coin = {"type": "object", "properties": {"symbol": {"type": "string"}}}
+    assert core.params_of(coin)[0].kind == "text" and courses.params_of(coin)[0].kind == "crypto"
     assert detect("¿cuánto vale?") == "es" and detect("how much is it?") == "en" and detect("ok") is None
 
 

@@ -1,17 +1,18 @@
-"""hilo.db.hot: the turn path's precompiled statements behave like the ORM's, on both databases."""
+"""hilo.kit.db.hot: the turn path's precompiled statements behave like the ORM's, on both databases."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import bindparam, insert, select, update
 
-from hilo.db import models as m
-from hilo.db.migrate import upgrade
-from hilo.db.session import Database
+from hilo.kit.db.session import Database
+from hilo.migrations import upgrade
+from hilo.runs.models import Run, RunRecord
+from hilo.threads.models import Thread
 from tests.conftest import BACKENDS
 
-_THREADS = m.Thread.__table__
-_RUNS = m.Run.__table__
+_THREADS = Thread.__table__
+_RUNS = Run.__table__
 _INSERT_THREAD = insert(_THREADS)
 _INSERT_RUN = insert(_RUNS)
 _RUN = select(_RUNS.c.id, _RUNS.c.tools, _RUNS.c.parallel_tool_calls, _RUNS.c.temperature, _RUNS.c.usage) \
@@ -35,9 +36,9 @@ async def db(url):
 
 
 def _run(run_id: str, **values) -> dict:
-    record = m.RunRecord(id=run_id, thread_id="thread_h", assistant_id="asst_h", created_at=1, status="queued",
-                         model="m", tools=[{"type": "function", "function": {"name": "f"}}], metadata_={"k": "v"},
-                         parallel_tool_calls=False, temperature=0.5, **values)
+    record = RunRecord(id=run_id, thread_id="thread_h", assistant_id="asst_h", created_at=1, status="queued",
+                    model="m", tools=[{"type": "function", "function": {"name": "f"}}], metadata_={"k": "v"},
+                    parallel_tool_calls=False, temperature=0.5, **values)
     return record.row()
 
 
@@ -48,7 +49,7 @@ async def test_json_and_booleans_round_trip_as_with_the_orm(db):
     [row] = await db.hot.fetch(_RUN, {"id": "run_h1"})
     assert row == ("run_h1", [{"type": "function", "function": {"name": "f"}}], False, 0.5, None)
     async with db.sessionmaker() as session:  # what the ORM reads is what the hot path wrote
-        run = await session.get(m.Run, "run_h1")
+        run = await session.get(Run, "run_h1")
     assert run.tools == row[1] and run.metadata_ == {"k": "v"} and run.parallel_tool_calls is False
     assert run.usage is None  # JSON null stays SQL NULL (none_as_null)
 

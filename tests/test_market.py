@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from hilo.config import Settings
-from hilo.market import (
+from hilo.kit.config import Settings
+from hilo.packs.trading_mentor.market import (
     CcxtPrices,
     FrankfurterPrices,
     Market,
@@ -19,7 +19,7 @@ from hilo.market import (
 )
 from hilo.packs.trading_mentor.tools import get_crypto_price, get_forex_price
 from hilo.testing.fake_markets import FakeBinance, FakeFrankfurter
-from hilo.tools import ToolContext
+from hilo.tools import AssistantInfo, ToolContext, ToolServices
 
 
 @pytest.fixture
@@ -190,7 +190,7 @@ def test_unknown_exchange_is_a_configuration_error():
 
 
 async def test_tools_turn_market_errors_into_tool_output(binance, ecb):
-    ctx = ToolContext("run_x", "thread_x", "asst_x", {"settings": settings_for(binance, ecb, price_cache_s=0)})
+    ctx = ToolContext(run_id="run_x", thread_id="thread_x", assistant=AssistantInfo("asst_x"), services=ToolServices(settings=settings_for(binance, ecb, price_cache_s=0)))
     out = json.loads(await get_crypto_price.invoke('{"symbol": "DOESNOTEXIST"}', ctx))
     assert out == {"error": "Binance no lista el par DOESNOTEXIST/USDT."}
     out = json.loads(await get_crypto_price.invoke('{"symbol": "B"}', ctx))

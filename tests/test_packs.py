@@ -12,8 +12,8 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from hilo.api.app import create_app
-from hilo.db.migrate import current, upgrade
+from hilo.app import create_app
+from hilo.migrations import current, upgrade
 from hilo.packs import Pack
 from hilo.packs.loader import PackError, discover, select
 from hilo.testing.server import start_server

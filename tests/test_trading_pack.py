@@ -20,7 +20,7 @@ from hilo.providers.registry import Providers
 from hilo.testing.fake_markets import FakeBinance, FakeFrankfurter
 from hilo.testing.fake_openai import FakeOpenAIServer
 from hilo.testing.server import start_server
-from hilo.tools import ToolContext
+from hilo.tools import AssistantInfo, ToolContext, ToolServices
 from tests.conftest import make_settings
 
 
@@ -89,7 +89,7 @@ def ctx(markets, tmp_path):
     binance, ecb = markets
     settings = make_settings("sqlite+aiosqlite:///:memory:", tmp_path, crypto_api_url=binance.url,
                              forex_api_url=ecb.url, price_cache_s=0, image_url_allow_private=True)
-    return ToolContext("run_t", "thread_t", "asst_t", {"settings": settings})
+    return ToolContext(run_id="run_t", thread_id="thread_t", assistant=AssistantInfo("asst_t"), services=ToolServices(settings=settings))
 
 
 async def test_crypto_tool_states_price_source_and_time(ctx, markets):
@@ -146,12 +146,12 @@ async def test_analyze_image_refusals(ctx, images, args, message):
 
 
 async def test_analyze_image_size_limit_and_private_hosts(ctx, images):
-    small = ctx.services["settings"].model_copy(update={"max_upload_mb": 0.01})
-    tight = ToolContext("r", "t", "a", {"settings": small})
+    small = ctx.services.settings.model_copy(update={"max_upload_mb": 0.01})
+    tight = ToolContext(run_id="r", thread_id="t", assistant=AssistantInfo("a"), services=ToolServices(settings=small))
     out = json.loads(await analyze_image.invoke(json.dumps({"image_url": images.url + "/huge.png"}), tight))
     assert out["error"] == "La imagen supera el máximo de 0.01 MB."
-    closed = ctx.services["settings"].model_copy(update={"image_url_allow_private": False})
-    guarded = ToolContext("r", "t", "a", {"settings": closed})
+    closed = ctx.services.settings.model_copy(update={"image_url_allow_private": False})
+    guarded = ToolContext(run_id="r", thread_id="t", assistant=AssistantInfo("a"), services=ToolServices(settings=closed))
     for url in (images.url + "/chart.png", "http://localhost:1/x.png", "http://169.254.169.254/latest"):
         out = json.loads(await analyze_image.invoke(json.dumps({"image_url": url}), guarded))
         assert "No descargo imágenes de direcciones internas" in out["error"], url
@@ -159,11 +159,11 @@ async def test_analyze_image_size_limit_and_private_hosts(ctx, images):
 
 async def test_analyze_image_with_a_vision_model(ctx, images, tmp_path):
     with FakeOpenAIServer() as model:
-        settings = ctx.services["settings"].model_copy(update={
+        settings = ctx.services.settings.model_copy(update={
             "llm_base_url": model.base_url, "llm_api_key": "k", "vision_model": "openai/vision-test",
             "llm_max_retries": 0})
         providers = Providers(settings)
-        vctx = ToolContext("r", "t", "a", {"settings": settings, "providers": providers})
+        vctx = ToolContext(run_id="r", thread_id="t", assistant=AssistantInfo("a"), services=ToolServices(settings=settings, providers=providers))
         model.queue({"text": "Tendencia alcista con soporte en 95.000. No es asesoría financiera."})
         out = await analyze_image.call({"image_url": images.url + "/chart.png", "analysis_type": "trend"}, vctx)
         assert out["vision"] is True and out["model"] == "vision-test"

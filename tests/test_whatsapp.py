@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from hilo.channels import outbound
 from hilo.channels.common import split_message
 from hilo.channels.models import InboundMessage
-from hilo.db import models as m
-from hilo.db.session import Database
+from hilo.files.models import File
+from hilo.identity.models import Identity
+from hilo.kit.db.session import Database
 from hilo.providers import scripted
 from hilo.testing.fake_whatsapp import (
     FakeMeta,
@@ -118,8 +119,8 @@ def test_twilio_message_answered_through_the_rest_api(hilo, fakes):
     assert sent[1]["Body"] == "echo: ¿Y el de Python?"
     history = [msg["content"] for msg in last_request().messages]
     assert "Hola, ¿qué cursos tienen?" in history and "echo: Hola, ¿qué cursos tienen?" in history
-    rows = query(hilo, select(m.Identity.subject, m.Identity.user_id).where(m.Identity.channel == "whatsapp",
-                                                                            m.Identity.subject == "+573001112233"))
+    rows = query(hilo, select(Identity.subject, Identity.user_id).where(Identity.channel == "whatsapp",
+                                                                            Identity.subject == "+573001112233"))
     assert len(rows) == 1
     status = httpx.get(hilo.url + "/").json()["channels"]["twilio"]
     assert status["configured"] is True and status["replied"] >= 2
@@ -139,7 +140,7 @@ def test_twilio_bad_signatures_are_refused_and_nothing_is_stored(hilo, fakes):
     assert twilio_post(hilo, params, signature=wrong_key).status_code == 403
     time.sleep(0.3)
     assert query(hilo, select(func.count()).select_from(InboundMessage))[0][0] == before
-    assert query(hilo, select(m.Identity).where(m.Identity.subject == "+573009999999")) == []
+    assert query(hilo, select(Identity).where(Identity.subject == "+573009999999")) == []
     assert twilio.sent == []
 
 
@@ -201,8 +202,8 @@ def test_twilio_image_and_voice_note_reach_the_run(hilo, fakes):
     assert {"type": "text", "text": "¿Este certificado es válido?"} in content
     image = next(p for p in content if p["type"] == "image_url")
     assert image["image_url"]["url"].startswith("data:image/png;base64,")
-    files = query(hilo, select(m.File.purpose, m.File.content_type, m.File.bytes, m.File.user_id)
-                  .where(m.File.content_type == "image/png"))
+    files = query(hilo, select(File.purpose, File.content_type, File.bytes, File.user_id)
+                  .where(File.content_type == "image/png"))
     assert ("vision", "image/png", len(PNG)) in [f[:3] for f in files] and all(f[3] for f in files)
     voice = twilio.add_media(b"OggS" + b"\0" * 2000, "audio/ogg")
     twilio_post(hilo, inbound("", NumMedia="1", MediaUrl0=voice, MediaContentType0="audio/ogg"))
@@ -262,8 +263,8 @@ def test_meta_message_answered_through_the_graph_api(hilo, fakes):
     assert sent[0] == {"id": sent[0]["id"], "phone_number_id": "PN42", "to": "573001112233",
                        "body": "echo: Hola desde la Cloud API"}
     # the same person as on Twilio (same E.164 number): one user, one thread
-    users = query(hilo, select(m.Identity.user_id).where(m.Identity.channel == "whatsapp",
-                                                          m.Identity.subject == "+573001112233"))
+    users = query(hilo, select(Identity.user_id).where(Identity.channel == "whatsapp",
+                                                          Identity.subject == "+573001112233"))
     assert len(users) == 1
     assert meta_post(hilo, payload).status_code == 200  # a replay
     time.sleep(0.5)
@@ -311,5 +312,5 @@ def test_meta_voice_note_is_fetched_and_stored(hilo, fakes):
     meta.wait_for(1)
     text = last_request().messages[-1]["content"]
     assert "nota de voz" in text and "audio/ogg" in text
-    files = query(hilo, select(m.File.bytes, m.File.purpose).where(m.File.content_type == "audio/ogg"))
+    files = query(hilo, select(File.bytes, File.purpose).where(File.content_type == "audio/ogg"))
     assert (3004, "user_data") in files

@@ -1,4 +1,5 @@
-"""Typed dependencies, declared once.
+"""Typed dependencies, declared once: the session, settings, the run service, the page, the
+principal, and admin-only routes.
 
 Every dependency is ``async def``: FastAPI runs plain ``def`` ones in its thread pool,
 a thread hop per dependency per request.
@@ -12,9 +13,13 @@ from typing import Annotated, Literal
 from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hilo.config import Settings
-from hilo.engine.events import EventBus
-from hilo.engine.runner import RunEngine
+from hilo.identity import Principal
+from hilo.identity.service import AuthService
+from hilo.kit.config import Settings
+from hilo.kit.errors import forbidden
+from hilo.kit.pagination import Page
+from hilo.runs.service import RunService
+from hilo.tools import ToolRegistry
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -22,31 +27,20 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def _engine(request: Request) -> RunEngine:
-    return request.app.state.engine
+async def _runs(request: Request) -> RunService:
+    return request.app.state.runs
 
 
-async def _bus(request: Request) -> EventBus:
-    return request.app.state.bus
+async def _tools(request: Request) -> ToolRegistry:
+    return request.app.state.tools
 
 
 async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-SessionDep = Annotated[AsyncSession, Depends(_session)]
-EngineDep = Annotated[RunEngine, Depends(_engine)]
-BusDep = Annotated[EventBus, Depends(_bus)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
-
-
-class Page:
-    """``limit``, ``order``, ``after``, ``before`` as OpenAI's list endpoints take them."""
-
-    __slots__ = ("limit", "order", "after", "before")
-
-    def __init__(self, limit: int, order: str, after: str | None, before: str | None):
-        self.limit, self.order, self.after, self.before = limit, order, after, before
+async def _auth(request: Request) -> AuthService:
+    return request.app.state.auth
 
 
 async def _page(
@@ -58,4 +52,32 @@ async def _page(
     return Page(limit, order, after, before)
 
 
+async def current_principal(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = await request.app.state.auth.authenticate(request.app.state.db,
+                                                              request.headers.get("authorization"))
+        request.state.principal = principal
+    return principal
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+RunsDep = Annotated[RunService, Depends(_runs)]
+ToolsDep = Annotated[ToolRegistry, Depends(_tools)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+AuthDep = Annotated[AuthService, Depends(_auth)]
 PageDep = Annotated[Page, Depends(_page)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+async def require_admin(request: Request, principal: PrincipalDep) -> Principal:
+    await request.app.state.auth.limit(principal)
+    if not principal.is_admin:
+        raise forbidden("This endpoint needs an admin key.")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+__all__ = ["AdminDep", "AuthDep", "PageDep", "PrincipalDep", "RunsDep", "SessionDep", "SettingsDep", "ToolsDep",
+           "current_principal", "require_admin"]

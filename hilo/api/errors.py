@@ -1,4 +1,9 @@
-"""Errors in OpenAI's JSON shape: ``{"error": {"message", "type", "param", "code"}}``."""
+"""Errors in OpenAI's JSON shape: ``{"error": {"message", "type", "param", "code"}}``.
+
+Every layer raises :class:`hilo.kit.errors.HiloError`; here it becomes a response with its
+status. Request validation errors are 400s naming the parameter, unknown routes 404s, and
+anything unexpected a 500 whose detail goes to the log only.
+"""
 
 from __future__ import annotations
 
@@ -9,42 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hilo.kit.errors import HiloError, InvalidRequest
+
 log = logging.getLogger("hilo.api")
 
 
-class APIError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-        headers: dict[str, str] | None = None,
-    ):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type
-        self.param = param
-        self.code = code
-        self.headers = headers
-
-    def body(self) -> dict:
-        return {
-            "error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
-        }
-
-
-def not_found(kind: str, object_id: str) -> APIError:
-    return APIError(404, f"No {kind} found with id '{object_id}'.", param=None, code=None)
-
-
-def bad_request(message: str, param: str | None = None, code: str | None = None) -> APIError:
-    return APIError(400, message, param=param, code=code)
-
-
-def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     errors = exc.errors()
     if not errors:
         return "Invalid request.", None
@@ -63,14 +38,14 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(APIError)
-    async def _api_error(_request: Request, exc: APIError):
+    @app.exception_handler(HiloError)
+    async def _hilo_error(_request: Request, exc: HiloError):
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError):
-        message, param = _validation_message(exc)
-        return JSONResponse(APIError(400, message, param=param).body(), status_code=400)
+        message, param = validation_message(exc)
+        return JSONResponse(InvalidRequest(message, param=param).body(), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException):
@@ -80,13 +55,12 @@ def install(app: FastAPI) -> None:
             message = "Method not allowed for this route."
         else:
             message = str(exc.detail)
-        return JSONResponse(
-            APIError(exc.status_code, message).body(), status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+        return JSONResponse(HiloError(message, status=exc.status_code).body(), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        body = APIError(500, "The server had an error while processing your request.", type="server_error").body()
+        body = HiloError("The server had an error while processing your request.", status=500,
+                         type="server_error").body()
         return JSONResponse(body, status_code=500)

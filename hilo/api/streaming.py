@@ -1,61 +1,19 @@
-"""Server-sent events in the exact sequence the SDK's ``AssistantEventHandler`` reads."""
+"""Streamed runs as ``text/event-stream`` responses."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-import orjson
 from fastapi.responses import StreamingResponse
 
-from hilo.engine.events import TERMINAL_EVENTS, EventBus
-
-_DONE = b"event: done\ndata: [DONE]\n\n"
-
-
-class _Encoder:
-    """Server-sent events as bytes (compact UTF-8 JSON data); a payload shared by
-    consecutive events (``created`` then ``in_progress``) is serialised once."""
-
-    __slots__ = ("_last", "_data")
-
-    def __init__(self) -> None:
-        self._last: Any = None
-        self._data = b""
-
-    def __call__(self, event: str, payload: Any) -> bytes:
-        if payload is not self._last:
-            self._last, self._data = payload, orjson.dumps(payload)
-        return b"event: " + event.encode() + b"\ndata: " + self._data + b"\n\n"
+from hilo.runs.service import Turn
+from hilo.runs.streaming import sse
 
 
-def stream_run(bus: EventBus, run_id: str, queue, first: Iterable[tuple[str, Any]] = ()) -> StreamingResponse:
-    """Stream a run's events until it stops (completed, failed, requires_action, ...)."""
-
-    async def events() -> AsyncIterator[bytes]:
-        # Events published together (e.g. step and message created, then the first delta)
-        # leave in one write: fewer syscalls, same bytes, same order.
-        encode = _Encoder()
-        try:
-            chunk = [encode(name, payload) for name, payload in first]
-            done = False
-            while not done:
-                name, payload = await queue.get()
-                while True:
-                    chunk.append(encode(name, payload))
-                    done = name in TERMINAL_EVENTS
-                    if done or queue.empty():
-                        break
-                    name, payload = queue.get_nowait()
-                if done:
-                    chunk.append(_DONE)
-                yield b"".join(chunk)
-                chunk = []
-        finally:
-            bus.unsubscribe(run_id, queue)
-
+def stream_turn(bus, turn: Turn, first: Iterable[tuple[str, Any]] = ()) -> StreamingResponse:
     return StreamingResponse(
-        events(),
+        sse(bus, turn.run.id, turn.events, first),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

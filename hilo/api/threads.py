@@ -4,82 +4,60 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hilo import serialize
-from hilo.api.deps import BusDep, EngineDep, SessionDep
-from hilo.api.messages import build_messages
-from hilo.api.schemas import ThreadAndRunCreate, ThreadCreate, ThreadUpdate
-from hilo.api.streaming import stream_run
-from hilo.auth import Principal
-from hilo.auth.deps import PrincipalDep, owner_for, runnable_assistant
-from hilo.db import models as m
-from hilo.ids import new_id
-from hilo.runs import launch, new_run
-from hilo.store import get_or_404, now
+from hilo.api.deps import PrincipalDep, RunsDep, SessionDep
+from hilo.api.streaming import stream_turn
+from hilo.kit.pagination import get_or_404
+from hilo.runs import objects as run_objects
+from hilo.runs.schemas import ThreadAndRunCreate, options_of
+from hilo.runs.service import NewThread
+from hilo.threads import objects, service
+from hilo.threads.models import Thread
+from hilo.threads.schemas import ThreadCreate, ThreadUpdate
 
 router = APIRouter(prefix="/v1/threads", tags=["threads"])
 
 
-async def _create_thread(session, body: ThreadCreate | None, principal: Principal) -> m.Thread:
-    body = body or ThreadCreate()
-    thread = m.Thread(id=new_id("thread"), created_at=now(), metadata_=body.metadata or {},
-                      tool_resources=body.tool_resources, user_id=owner_for(principal, m.Thread))
-    session.add(thread)
-    await session.flush()
-    if body.messages:
-        await build_messages(session, thread.id, body.messages, principal)
-    return thread
-
-
 @router.post("")
 async def create_thread(session: SessionDep, principal: PrincipalDep, body: ThreadCreate | None = None):
-    thread = await _create_thread(session, body, principal)
+    thread = await service.create_thread(session, principal, body)
     await session.commit()
-    return serialize.thread(thread)
+    return objects.thread(thread)
 
 
 @router.post("/runs")
-async def create_thread_and_run(body: ThreadAndRunCreate, session: SessionDep, engine: EngineDep, bus: BusDep,
-                                principal: PrincipalDep):
-    await runnable_assistant(session, principal, body.assistant_id)
+async def create_thread_and_run(body: ThreadAndRunCreate, runs: RunsDep, principal: PrincipalDep):
     thread_body = body.thread or ThreadCreate()
     if body.tool_resources is not None and thread_body.tool_resources is None:
         thread_body.tool_resources = body.tool_resources
-    thread = await _create_thread(session, thread_body, principal)
-    run = await new_run(session, engine, thread.id, body.assistant_id, body)
-    await session.commit()
+    turn = await runs.start(principal, body.assistant_id, NewThread(thread_body), options=options_of(body),
+                            watch=bool(body.stream))
     if body.stream:
-        queue = bus.subscribe(run.id)
-        launch(engine, bus, run)
-        return stream_run(bus, run.id, queue, first=[("thread.created", serialize.thread(thread))])
-    launch(engine, bus, run)
-    return serialize.run(run)
+        return stream_turn(runs.bus, turn, first=[("thread.created", objects.thread(turn.thread))])
+    return run_objects.run(turn.run)
 
 
 @router.get("/{thread_id}")
 async def retrieve_thread(thread_id: str, session: SessionDep):
-    return serialize.thread(await get_or_404(session, m.Thread, thread_id))
+    return objects.thread(await get_or_404(session, Thread, thread_id))
 
 
 @router.post("/{thread_id}")
 async def modify_thread(thread_id: str, body: ThreadUpdate, session: SessionDep):
-    thread = await get_or_404(session, m.Thread, thread_id)
+    thread = await get_or_404(session, Thread, thread_id)
     if body.metadata is not None:
         thread.metadata_ = body.metadata
     if body.tool_resources is not None:
         thread.tool_resources = body.tool_resources
     await session.commit()
-    return serialize.thread(thread)
+    return objects.thread(thread)
 
 
 @router.delete("/{thread_id}")
-async def delete_thread(thread_id: str, session: SessionDep, engine: EngineDep):
-    from sqlalchemy import delete
-
-    thread = await get_or_404(session, m.Thread, thread_id)
+async def delete_thread(thread_id: str, session: SessionDep, runs: RunsDep):
+    thread = await get_or_404(session, Thread, thread_id)
     if thread.active_run_id:
-        await engine.cancel(thread.active_run_id)
-    for model in (m.Message, m.RunStep, m.Run):
-        await session.execute(delete(model).where(model.thread_id == thread_id))
-    await session.delete(thread)
+        await runs.engine.cancel(thread.active_run_id)
+    await runs.store.delete_thread_runs(session, thread_id)
+    await service.delete_thread_rows(session, thread_id)
     await session.commit()
     return {"id": thread_id, "object": "thread.deleted", "deleted": True}

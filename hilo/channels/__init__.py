@@ -1,8 +1,8 @@
-"""Channels: the WebSocket of seed 003, WhatsApp (Twilio, Meta Cloud API), signed event
-webhooks and the seed-001 status pages. Every channel ends in
-:func:`hilo.conversations.converse`.
+"""Channels: the WebSocket of seed 003, WhatsApp (Twilio, Meta Cloud API) and the seed-001
+status pages. Every channel turn is :func:`hilo.channels.conversation.converse`, which ends in
+the one turn service (:meth:`hilo.runs.service.RunService.start`).
 
-``create_app`` includes :func:`routers` and calls :func:`start` / :func:`stop` in its lifespan.
+``create_app`` calls :func:`install` and, in its lifespan, :func:`start` / :func:`stop`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from hilo.channels import facade, health, meta, twilio, websocket
 from hilo.channels.common import Background
+from hilo.channels.meta import MetaTransport
+from hilo.channels.twilio import TwilioTransport
 from hilo.channels.whatsapp import Stats
 
 SHUTDOWN_GRACE_S = 5.0
@@ -28,26 +31,22 @@ class ChannelRuntime:
     ws_connections: int = 0
 
 
-def install(app) -> None:
-    """The routes, and the WebSocket endpoint ahead of the router (see channels.websocket)."""
-    from hilo.channels import health, meta, twilio, websocket
-    from hilo.webhooks import api
+# Path prefixes whose routes answer errors in their own shape (where hilo answers before a
+# route runs, e.g. an upload refused by its size): prefix -> error -> body.
+ENVELOPES = {facade.PREFIX: facade.envelope}
 
-    for router in (health.router, twilio.router, meta.router, api.router):
+
+def install(app, settings) -> None:
+    """The routes, and the WebSocket endpoint ahead of the router (see channels.websocket)."""
+    for router in (facade.router, health.router, twilio.router, meta.router):
         app.include_router(router)
     app.add_middleware(websocket.FastPath)
 
 
 async def start(state) -> None:
-    from hilo.channels.meta import MetaTransport
-    from hilo.channels.twilio import TwilioTransport
-    from hilo.webhooks import WebhookDispatcher
-
     settings = state.settings
     client = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=10.0), headers={"user-agent": "hilo-channels"})
     state.channels = ChannelRuntime(client, TwilioTransport(settings, client), MetaTransport(settings, client))
-    state.webhooks = WebhookDispatcher(state.db, state.bus, settings)
-    await state.webhooks.start()
 
 
 async def stop(state) -> None:
@@ -55,8 +54,6 @@ async def stop(state) -> None:
     if runtime is not None:
         await runtime.background.drain(SHUTDOWN_GRACE_S)
         await runtime.client.aclose()
-    if getattr(state, "webhooks", None) is not None:
-        await state.webhooks.stop()
 
 
 def server_options(settings) -> dict:

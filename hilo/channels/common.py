@@ -1,5 +1,5 @@
-"""What every channel shares: which assistant answers, the bridge to the conversation
-service, dedupe of inbound messages, media kept as files, splitting long replies."""
+"""What every channel shares: which assistant answers, dedupe of inbound messages, media kept
+as files, splitting long replies."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from hilo.assistants.models import Assistant
 from hilo.channels.models import InboundMessage
-from hilo.db import models as m
-from hilo.ids import new_id
-from hilo.store import now
+from hilo.files.service import store_bytes
+from hilo.kit.ids import now
 
 log = logging.getLogger("hilo.channels")
 
@@ -27,25 +27,25 @@ class AssistantRef:
     name: str
 
 
-async def resolve_assistant(state, wanted: str | None, prefer: tuple[str, ...] = ()) -> AssistantRef | None:
-    """``wanted``: an assistant id, a pack key (``courses/vendedor``) or a pack name; else the
-    first assistant of the first ``prefer`` pack that is enabled, else of any pack."""
+def assistant_ids(state, wanted: str | None, channel: str) -> list[str]:
+    """The assistants a channel should try, best first. ``wanted``: an assistant id, a pack key
+    (``courses/asesor``) or a pack name. Without it: the assistants that claim the channel in
+    their pack definition (``channels = [...]``), then any pack's."""
     packs: dict[str, str] = getattr(state, "pack_assistants", None) or {}
-    candidates: list[str] = []
     if wanted:
         if wanted in packs:
-            candidates = [packs[wanted]]
-        elif any(k.split("/", 1)[0] == wanted for k in packs):
-            candidates = [v for k, v in packs.items() if k.split("/", 1)[0] == wanted][:1]
-        else:
-            candidates = [wanted]
-    else:
-        for pack in prefer:
-            candidates += [v for k, v in packs.items() if k.split("/", 1)[0] == pack]
-        candidates += list(packs.values())
+            return [packs[wanted]]
+        by_pack = [v for k, v in packs.items() if k.split("/", 1)[0] == wanted]
+        return by_pack[:1] or [wanted]
+    claimed = (getattr(state, "channel_assistants", None) or {}).get(channel, [])
+    return list(dict.fromkeys([*claimed, *packs.values()]))
+
+
+async def resolve_assistant(state, wanted: str | None, channel: str) -> AssistantRef | None:
+    """The first of :func:`assistant_ids` that exists."""
     async with state.db.sessionmaker() as session:
-        for assistant_id in candidates:
-            row = await session.get(m.Assistant, assistant_id)
+        for assistant_id in assistant_ids(state, wanted, channel):
+            row = await session.get(Assistant, assistant_id)
             if row is not None:
                 return AssistantRef(row.id, row.name or row.id)
     return None
@@ -74,20 +74,7 @@ async def mark_inbound(db, channel: str, message_id: str, status: str) -> None:
 async def store_file(state, user_id: str, data: bytes, filename: str, content_type: str | None,
                      purpose: str = "vision") -> str:
     """Keep channel media as a file the user owns (the run can read it); returns its id."""
-    settings = state.settings
-    file_id = new_id("file")
-    settings.files_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.files_dir / file_id
-    await asyncio.to_thread(path.write_bytes, data)
-    async with state.db.sessionmaker() as session:
-        session.add(m.File(id=file_id, created_at=now(), bytes=len(data), filename=filename, purpose=purpose,
-                           content_type=content_type, storage_path=file_id, user_id=user_id))
-        try:
-            await session.commit()
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-    return file_id
+    return await store_bytes(state.db, state.settings, user_id, data, filename, content_type, purpose)
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…:;])\s+|\n+")

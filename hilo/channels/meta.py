@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from hilo.channels import common, outbound, whatsapp
-from hilo.config import Settings
+from hilo.kit.config import Settings
 
 log = logging.getLogger("hilo.channels.meta")
 router = APIRouter(tags=["channels: whatsapp"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hilo.db.models import Base
+from hilo.kit.db.base import Base
 
 
 class InboundMessage(Base):

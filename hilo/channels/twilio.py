@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from twilio.request_validator import RequestValidator
 
 from hilo.channels import common, outbound, whatsapp
-from hilo.config import Settings
+from hilo.kit.config import Settings
 
 log = logging.getLogger("hilo.channels.twilio")
 router = APIRouter(tags=["channels: whatsapp"])

@@ -25,15 +25,16 @@ import json
 import logging
 import re
 import uuid
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
-from hilo import conversations
-from hilo.api.errors import APIError
-from hilo.auth import Principal
-from hilo.auth.service import auth_of
 from hilo.channels import common
-from hilo.db import models as m
+from hilo.channels.conversation import converse
+from hilo.identity import Principal
+from hilo.identity.users import user_for_identity
+from hilo.kit.errors import Forbidden, HiloError, NotFound
+from hilo.threads.active import reset
 
 log = logging.getLogger("hilo.channels.websocket")
 
@@ -131,7 +132,7 @@ def _token(sock: Socket) -> str | None:
 
 
 async def _authenticate(sock: Socket) -> Principal | None:
-    auth = auth_of(sock.app)
+    auth = sock.app.state.auth
     token = _token(sock)
     if token is None and auth.enabled:
         try:
@@ -145,36 +146,36 @@ async def _authenticate(sock: Socket) -> Principal | None:
         token = frame["token"]
     try:
         return await auth.authenticate(sock.app.state.db, f"Bearer {token}" if token else None)
-    except APIError as exc:
+    except HiloError as exc:
         await sock.fail(f"No autorizado: {exc.message}", POLICY)
         return None
 
 
-async def _user(sock: Socket, principal: Principal) -> tuple[str, str]:
-    """(user id, the subject to reconnect with). An authenticated user is itself; otherwise
-    (HILO_AUTH=off, or an admin token) the session is ``?user=`` or a new random id."""
+async def _caller(sock: Socket, principal: Principal) -> tuple[Principal, str]:
+    """(who the session's turns run for, the subject to reconnect with). An authenticated user
+    is itself; otherwise (HILO_AUTH=off, or an admin token) the session is ``?user=`` or a new
+    random id, acting with the principal's scope and entitlements."""
     if principal.user_id is not None:
-        return principal.user_id, principal.user_id
+        return principal, principal.user_id
     subject = sock.query.get("user") or ""
     if not SUBJECT.match(subject):
         subject = "ws-" + uuid.uuid4().hex
-    return await conversations.user_for_identity(sock.app.state.db, "websocket", subject), subject
+    user_id = await user_for_identity(sock.app.state.db, "websocket", subject)
+    return replace(principal, user_id=user_id, via="websocket"), subject
 
 
-async def _assistant(sock: Socket, principal: Principal) -> common.AssistantRef | None:
+async def _assistant(sock: Socket, caller: Principal) -> common.AssistantRef | None:
     state = sock.app.state
     wanted = sock.query.get("assistant") or state.settings.ws_assistant
-    ref = await common.resolve_assistant(state, wanted, prefer=("tax_help",))
+    ref = await common.resolve_assistant(state, wanted, "websocket")
     if ref is not None:
-        async with state.db.sessionmaker() as session:
-            row = await session.get(m.Assistant, ref.id)
-        if row.user_id is not None and not principal.can_see(row.user_id):
+        try:
+            await state.runs.runnable(caller, ref.id)
+        except NotFound:
             ref = None
-        else:
-            missing = conversations.missing_entitlements(row, principal.entitlements)
-            if missing:
-                await sock.fail(conversations.entitlement_error(row, missing), POLICY)
-                return None
+        except Forbidden as exc:
+            await sock.fail(exc.message, POLICY)
+            return None
     if ref is None:
         if wanted:
             await sock.fail(f"Asistente no encontrado: {wanted}.", POLICY)
@@ -196,15 +197,15 @@ async def serve(scope, receive, send) -> None:
         principal = await _authenticate(sock)
         if principal is None:
             return
-        assistant = await _assistant(sock, principal)
+        caller, subject = await _caller(sock, principal)
+        assistant = await _assistant(sock, caller)
         if assistant is None:
             return
-        user_id, subject = await _user(sock, principal)
         await sock.send("connection", f"Conectado al asistente virtual {assistant.name}",
                         user=subject, assistant_id=assistant.id)
         while True:
             frame, ok = await sock.frame()
-            await _handle(sock, principal, user_id, assistant, frame if ok else None)
+            await _handle(sock, caller, assistant, frame if ok else None)
     except Closed:
         pass
     except Exception:
@@ -214,8 +215,7 @@ async def serve(scope, receive, send) -> None:
         runtime.ws_connections -= 1
 
 
-async def _handle(sock: Socket, principal: Principal, user_id: str, assistant: common.AssistantRef,
-                  frame: dict | None) -> None:
+async def _handle(sock: Socket, caller: Principal, assistant: common.AssistantRef, frame: dict | None) -> None:
     state = sock.app.state
     kind = frame.get("type") if frame else None
     if kind == "message":
@@ -226,9 +226,9 @@ async def _handle(sock: Socket, principal: Principal, user_id: str, assistant: c
         elif len(text) > limit:
             await sock.send("error", f"El mensaje es demasiado largo (máximo {limit} caracteres).")
         else:
-            await _reply(sock, principal, user_id, assistant, text)
+            await _reply(sock, caller, assistant, text)
     elif kind == "reset":
-        thread_id = await conversations.reset(state.db, user_id, assistant.id)
+        thread_id = await reset(state.db, caller.user_id, assistant.id)
         await sock.send("reset", "Conversación reiniciada", thread_id=thread_id)
     elif kind == "ping":
         await sock.send("pong", "")
@@ -240,8 +240,7 @@ async def _handle(sock: Socket, principal: Principal, user_id: str, assistant: c
         await sock.send("error", f"Tipo de mensaje desconocido: {str(kind)[:40]!r}. {BAD_FRAME}")
 
 
-async def _reply(sock: Socket, principal: Principal, user_id: str, assistant: common.AssistantRef,
-                 text: str) -> None:
+async def _reply(sock: Socket, caller: Principal, assistant: common.AssistantRef, text: str) -> None:
     async def on_delta(chunk: str) -> None:
         if sock.open and chunk:
             try:
@@ -250,13 +249,9 @@ async def _reply(sock: Socket, principal: Principal, user_id: str, assistant: co
                 pass  # the run goes on; its reply is in the thread for the next connection
 
     try:
-        await auth_of(sock.app).limit(principal)
-        reply = await conversations.converse(sock.app.state, user_id=user_id, assistant_id=assistant.id,
-                                             content=text, on_delta=on_delta, entitlements=principal.entitlements)
-    except conversations.ConversationError as exc:
-        await sock.send("error", exc.message)
-        return
-    except APIError as exc:  # the rate limit
+        await sock.app.state.auth.limit(caller)
+        reply = await converse(sock.app.state.runs, caller, assistant.id, text, on_delta=on_delta)
+    except HiloError as exc:  # a refusal or the rate limit
         await sock.send("error", exc.message)
         return
     if reply.text:

@@ -1,5 +1,5 @@
 """One WhatsApp message, whichever provider brought it: the sender's user, the media kept
-as files, one turn through :func:`hilo.conversations.converse`, and the reply sent back.
+as files, one turn through :func:`hilo.channels.conversation.converse`, and the reply sent back.
 
 The identity is (``whatsapp``, the sender's E.164 number), so a person reaching the same
 assistant through Twilio or through Meta's Cloud API has one user and one thread.
@@ -12,8 +12,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hilo import conversations
 from hilo.channels import common
+from hilo.channels.conversation import converse
+from hilo.identity import user_principal
+from hilo.identity.users import user_entitlements, user_for_identity
+from hilo.kit.errors import HiloError
 
 log = logging.getLogger("hilo.channels.whatsapp")
 
@@ -131,17 +134,18 @@ async def handle(state, inbound: Inbound, transport: Transport, stats: Stats) ->
 
 async def _answer(state, inbound: Inbound, transport: Transport) -> str:
     settings = state.settings
-    assistant = await common.resolve_assistant(state, settings.whatsapp_assistant, prefer=("courses",))
+    assistant = await common.resolve_assistant(state, settings.whatsapp_assistant, "whatsapp")
     if assistant is None:
         log.error("no assistant answers WhatsApp: set HILO_WHATSAPP_ASSISTANT or enable a pack")
         return NO_ASSISTANT
-    user_id = await conversations.user_for_identity(state.db, "whatsapp", inbound.number, name=inbound.name)
+    user_id = await user_for_identity(state.db, "whatsapp", inbound.number, name=inbound.name)
     content = await _content(state, user_id, inbound, transport)
     if not content:
         return ""
+    caller = user_principal(user_id, await user_entitlements(state.db, user_id), via="whatsapp")
     try:
-        reply = await conversations.converse(state, user_id=user_id, assistant_id=assistant.id, content=content)
-    except conversations.ConversationError as exc:
+        reply = await converse(state.runs, caller, assistant.id, content)
+    except HiloError as exc:
         log.warning("whatsapp turn refused for %s: %s", inbound.message_id, exc.message)
         return FALLBACK
     if reply.text.strip():

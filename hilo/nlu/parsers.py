@@ -1,10 +1,15 @@
 """Typed argument parsers driven by a tool's JSON schema.
 
-Each parameter gets a *kind* from its name, type and enum (``symbol`` -> crypto ticker,
-``pair`` -> currency pair, ``*_url`` -> URL, ``nivel`` -> course level, ``*_id`` -> id,
-numbers, dates, enums, free text), and each kind has one parser that reads a user message
-in Spanish or English. A parser returns ``None`` when the message does not say: the caller
-then asks for the value instead of guessing.
+Each parameter gets a *kind* from its name, type and enum (``*_url`` -> URL, ``file_id``,
+``*_id`` -> id, numbers, dates, places, enums, free text), and each kind has one parser that
+reads a user message in Spanish or English. A parser returns ``None`` when the message does not
+say: the caller then asks for the value instead of guessing.
+
+The core knows no domain. A pack adds its own words through a :class:`Vocabulary`: kinds of its
+own (the trading pack's crypto tickers and currency pairs), synonyms of enum values (course
+levels, analysis types), filler words of its domain ("curso", "clase") and the words that
+introduce an id ("curso 12"). :class:`Parsers` combines the core with the vocabularies of the
+enabled packs; the module functions use the core alone.
 """
 
 from __future__ import annotations
@@ -12,72 +17,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hilo.nlu.lang import fold
-
-# --------------------------------------------------------------------------- crypto
-_CRYPTO_NAMES = {
-    "bitcoin": "BTC", "bitcoins": "BTC", "btc": "BTC", "xbt": "BTC",
-    "ethereum": "ETH", "ether": "ETH", "eth": "ETH", "etherium": "ETH",
-    "solana": "SOL", "cardano": "ADA", "ripple": "XRP", "xrp": "XRP",
-    "dogecoin": "DOGE", "doge": "DOGE", "litecoin": "LTC", "ltc": "LTC",
-    "bnb": "BNB", "binance coin": "BNB", "polkadot": "DOT", "tether": "USDT", "usdt": "USDT",
-    "usdc": "USDC", "avalanche": "AVAX", "avax": "AVAX", "chainlink": "LINK",
-    "polygon": "MATIC", "matic": "MATIC", "tron": "TRX", "trx": "TRX", "shiba inu": "SHIB",
-    "shiba": "SHIB", "shib": "SHIB", "monero": "XMR", "xmr": "XMR", "stellar": "XLM",
-    "xlm": "XLM", "toncoin": "TON", "pepe": "PEPE", "sui": "SUI",
-}
-# Short tickers that are also ordinary words ("sol", "ada", "link") count only in capitals.
-_CAPS_ONLY = {"SOL", "ADA", "DOT", "LINK", "UNI", "TON", "ATOM", "NEAR", "APT", "ARB", "OP"}
-_NOT_CRYPTO = {"USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "MXN", "COP", "ID", "URL", "OK", "PDF"}
-
-# --------------------------------------------------------------------------- currencies
-_CURRENCY_NAMES = {
-    "dolar canadiense": "CAD", "dolares canadienses": "CAD", "canadian dollar": "CAD",
-    "dolar australiano": "AUD", "dolares australianos": "AUD", "australian dollar": "AUD",
-    "aussie dollar": "AUD", "aussie": "AUD", "dolar neozelandes": "NZD", "new zealand dollar": "NZD", "kiwi": "NZD",
-    "peso mexicano": "MXN", "pesos mexicanos": "MXN", "mexican peso": "MXN",
-    "peso colombiano": "COP", "pesos colombianos": "COP", "colombian peso": "COP",
-    "peso argentino": "ARS", "pesos argentinos": "ARS", "argentine peso": "ARS",
-    "peso chileno": "CLP", "pesos chilenos": "CLP", "chilean peso": "CLP",
-    "sol peruano": "PEN", "soles": "PEN", "real brasileño": "BRL", "reales": "BRL",
-    "brazilian real": "BRL", "franco suizo": "CHF", "francos suizos": "CHF", "swiss franc": "CHF",
-    "libra esterlina": "GBP", "libras esterlinas": "GBP", "pound sterling": "GBP",
-    "libra": "GBP", "libras": "GBP", "pound": "GBP", "pounds": "GBP", "sterling": "GBP",
-    "dolar": "USD", "dolares": "USD", "dollar": "USD", "dollars": "USD", "dolar estadounidense": "USD",
-    "us dollar": "USD", "us dollars": "USD", "greenback": "USD", "mexican pesos": "MXN",
-    "colombian pesos": "COP", "argentine pesos": "ARS", "chilean pesos": "CLP", "canadian dollars": "CAD",
-    "australian dollars": "AUD", "swiss francs": "CHF", "brazilian reais": "BRL", "dolares estadounidenses": "USD", "euro": "EUR", "euros": "EUR",
-    "yen": "JPY", "yenes": "JPY", "yuan": "CNY", "renminbi": "CNY",
-}
-_CURRENCY_CODES = {"USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "MXN", "COP", "ARS",
-                   "CLP", "PEN", "BRL", "CNY", "SEK", "NOK", "DKK", "PLN", "TRY", "ZAR", "INR",
-                   "HKD", "SGD", "KRW", "CZK", "HUF", "ILS"}
-
-# --------------------------------------------------------------------------- levels
-_LEVELS = {
-    "basico": "básico", "basica": "básico", "basicos": "básico", "principiante": "básico",
-    "principiantes": "básico", "inicial": "básico", "iniciacion": "básico", "desde cero": "básico",
-    "beginner": "básico", "beginners": "básico", "basic": "básico", "introductorio": "básico",
-    "novato": "básico", "novatos": "básico",
-    "intermedio": "intermedio", "intermedia": "intermedio", "intermedios": "intermedio",
-    "intermediate": "intermedio", "nivel medio": "intermedio",
-    "avanzado": "avanzado", "avanzada": "avanzado", "avanzados": "avanzado", "advanced": "avanzado",
-    "experto": "avanzado", "expertos": "avanzado", "expert": "avanzado", "experts": "avanzado",
-}
 
 # Words that say what the user wants, not what about: dropped from free-text queries.
 _FILLER = set(fold(
     "busco buscar buscando busca encuentra encontrar quiero quisiera queria me te le nos interesa "
     "interesan gustaria podrias puedes puede tienes tienen tiene hay ofrecen ofreces dan "
-    "algun alguno alguna algunos algunas curso cursos clase clases taller talleres formacion "
-    "programa programas capacitacion informacion info sobre acerca de del el la los las un una "
+    "algun alguno alguna algunos algunas informacion info sobre acerca de del el la los las un una "
     "unos unas en con para por que qué cual cuales cuál y o a al mi mis hola porfa favor "
     "aprender estudiar nivel niveles recomiendas recomienda recomiendame dime muestrame ver "
     "disponible disponibles algo relacionado relacionados tema temas "
-    "i im i'm am looking look for find search course courses class classes training any "
+    "i im i'm am looking look for find search any "
     "about on in of the a an to do you have is are there show me want would like learn study "
     "please level some something related offer can get need what which one it this that these those "
     "ese esa este esta eso esto"
@@ -97,7 +50,7 @@ _MONTHS = {m: i + 1 for i, names in enumerate([
 _PATTERNS: dict[int, tuple[re.Pattern[str], dict[str, str]]] = {}
 
 
-def _phrases(text: str, table: dict[str, str]) -> list[tuple[int, str]]:
+def phrases(text: str, table: dict[str, str]) -> list[tuple[int, str]]:
     """(position, value) of every table phrase in the text, the longest phrase winning."""
     if id(table) not in _PATTERNS:
         folded = {fold(k): v for k, v in table.items()}
@@ -105,46 +58,6 @@ def _phrases(text: str, table: dict[str, str]) -> list[tuple[int, str]]:
         _PATTERNS[id(table)] = re.compile(rf"(?<![\wñ])(?:{alternatives})(?![\wñ])"), folded
     pattern, folded = _PATTERNS[id(table)]
     return [(m.start(), folded[m.group()]) for m in pattern.finditer(fold(text))]
-
-
-def parse_crypto(text: str) -> str | None:
-    pair = re.search(r"\b([A-Za-z]{2,6})[/-](USDT|USD|EUR|USDC|BUSD)\b", text, re.I)
-    if pair and pair.group(1).upper() not in _CURRENCY_CODES:
-        return pair.group(1).upper()
-    for _, symbol in _phrases(text, _CRYPTO_NAMES):
-        return symbol
-    for token in re.findall(r"\b[A-Z][A-Z0-9]{1,5}\b", text):
-        if token in _CAPS_ONLY or (token not in _NOT_CRYPTO and token not in _CURRENCY_CODES and len(token) >= 3
-                                   and re.search(r"\b(precio|price|cotiza|vale|cuesta)", text, re.I)):
-            return token
-    return None
-
-
-def parse_pair(text: str) -> str | None:
-    for match in re.finditer(r"\b([A-Za-z]{3})\s*[/\-_]\s*([A-Za-z]{3})\b|\b([A-Z]{3})([A-Z]{3})\b", text):
-        a, b = (match.group(1) or match.group(3)).upper(), (match.group(2) or match.group(4)).upper()
-        if a in _CURRENCY_CODES and b in _CURRENCY_CODES and a != b:
-            return f"{a}/{b}"
-    named = currencies(text)
-    if len(named) < 2:
-        return None
-    first, second = named[:2]
-    if re.search(r"\b(cu[aá]nt[oa]s|how many)\b", text, re.I):
-        first, second = second, first  # "how many yen for one dollar" is USD/JPY
-    return f"{first}/{second}"
-
-
-def currencies(text: str) -> list[str]:
-    """The currencies a message names, by name or by code, in the order it names them."""
-    found = _phrases(text, _CURRENCY_NAMES)
-    found += [(m.start() + 1, m.group().upper()) for m in re.finditer(r"\b[A-Za-z]{3}\b", text)
-              if m.group().upper() in _CURRENCY_CODES and (m.group().isupper() or m.group().lower() in ("usd", "eur", "gbp", "jpy"))]
-    return list(dict.fromkeys(code for _, code in sorted(found)))
-
-
-def parse_level(text: str) -> str | None:
-    found = _phrases(text, _LEVELS)
-    return found[0][1] if found else None
 
 
 def parse_number(text: str) -> float | None:
@@ -166,11 +79,19 @@ def _to_number(digits: str, suffix: str | None) -> float:
     return value * scale.get((suffix or "").lower(), 1)
 
 
-_ID_HINT = re.compile(r"(?:#|\bn[uú]mero\s*|\bnumber\s*|\bnro\.?\s*|\bno\.\s*|\bid\s*:?\s*|\bcurso\s+|\bcourse\s+)(\d+)\b", re.I)
+_ID_WORDS = (r"#", r"\bn[uú]mero\s*", r"\bnumber\s*", r"\bnro\.?\s*", r"\bno\.\s*", r"\bid\s*:?\s*")
 
 
-def parse_integer_id(text: str) -> int | None:
-    hint = _ID_HINT.search(text)
+def _id_hint(words: tuple[str, ...] = ()) -> re.Pattern[str]:
+    extra = tuple(rf"\b{re.escape(w)}\s+" for w in words)
+    return re.compile(rf"(?:{'|'.join(_ID_WORDS + extra)})(\d+)\b", re.I)
+
+
+_ID_HINT = _id_hint()
+
+
+def parse_integer_id(text: str, hint_pattern: re.Pattern[str] = _ID_HINT) -> int | None:
+    hint = hint_pattern.search(text)
     if hint:
         return int(hint.group(1))
     numbers = re.findall(r"(?<![\w.,])(\d+)(?![\w.,])", text)
@@ -226,42 +147,27 @@ def _iso(year: int, month: int, day: int) -> str | None:
         return None
 
 
-_ENUM_SYNONYMS = {
-    "complete": "completo completa complete full entero",
-    "technical": "tecnico tecnica technical",
-    "pattern": "patron patrones chartista pattern patterns figura figuras",
-    "patterns": "patron patrones chartista pattern patterns figura figuras",
-    "trend": "tendencia tendencias trend trends",
-    "support_resistance": "soporte soportes resistencia resistencias support resistance niveles",
-    "sentiment": "sentimiento sentiment",
-    "general": "general overview resumen",
-    "indicators": "indicador indicadores indicators rsi macd",
-    "risk": "riesgo riesgos risk",
-}
-
-
-def parse_enum(text: str, values: list[Any]) -> Any:
-    words = set(re.findall(r"[\wñ]+", fold(text)))
+def parse_enum(text: str, values: list[Any], synonyms: dict[str, frozenset[str]] | None = None) -> Any:
+    """The enum value a message names, by itself or (``synonyms``: folded value -> folded
+    words or phrases) by a word that means it."""
+    folded = fold(text)
+    words = set(re.findall(r"[\wñ]+", folded))
     for value in values:
         key = fold(str(value))
-        if re.search(rf"(?<![\wñ]){re.escape(key.replace('_', ' '))}(?![\wñ])", fold(text).replace("_", " ")):
+        if re.search(rf"(?<![\wñ]){re.escape(key.replace('_', ' '))}(?![\wñ])", folded.replace("_", " ")):
             return value
-        if words & set(_ENUM_SYNONYMS.get(key, "").split()):
-            return value
-    if any(isinstance(v, str) for v in values):
-        level = parse_level(text)
-        for value in values:
-            if level and fold(str(value)) == fold(level):
+        for phrase in (synonyms or {}).get(key, ()):
+            if phrase in words or (" " in phrase and re.search(rf"(?<![\wñ]){re.escape(phrase)}(?![\wñ])", folded)):
                 return value
     return None
 
 
-def parse_query(text: str) -> str | None:
+def parse_query(text: str, filler: frozenset[str] | set[str] = _FILLER) -> str | None:
     """What the user wants to find, without the words that only say they want to find it."""
     kept = []
     for word in _WORDS.findall(text):
         folded = fold(word).strip(".,;:!?¿¡")
-        if folded and folded not in _FILLER and folded not in _LEVELS and not folded.isdigit():
+        if folded and folded not in filler and not folded.isdigit():
             kept.append(word.strip(".,;:!?¿¡"))
     query = " ".join(w for w in kept if w)
     return query or None
@@ -320,79 +226,154 @@ def _enum(schema: dict[str, Any]) -> list[Any] | None:
     return None
 
 
-def kind_of(name: str, schema: dict[str, Any]) -> str:
-    lname = name.lower()
-    types = _types(schema)
-    if lname in ("symbol", "ticker", "coin", "crypto", "cripto", "criptomoneda", "asset"):
-        return "crypto"
-    if lname in ("pair", "currency_pair", "forex_pair", "par", "par_divisas"):
-        return "pair"
-    if "url" in lname:
-        return "url"
-    if lname == "file_id" or lname.endswith("_file_id"):
-        return "file_id"
-    if _enum(schema):
-        return "enum"
-    if lname in ("nivel", "level", "difficulty", "dificultad"):
-        return "level"
-    if lname == "id" or lname.endswith("_id"):
-        return "int_id" if types <= {"integer"} and types else "str_id"
-    if "date" in lname or "fecha" in lname or schema.get("format") == "date":
-        return "date"
-    if lname in _PLACE_NAMES and types <= {"string"}:
-        return "place"
-    if types & {"integer", "number"}:
-        return "number"
-    if types == {"boolean"}:
-        return "bool"
-    return "text"
+@dataclass(slots=True, frozen=True)
+class ArgumentParser:
+    """A kind of argument a pack knows: which parameters it reads, how, and how to ask for it."""
+
+    kind: str
+    names: frozenset[str]  # parameter names it reads (lower case)
+    parse: Callable[[str], Any]
+    questions: dict[str, str] = field(default_factory=dict)  # language -> the question asking for it
+    strong: bool = False  # a value found is evidence for the tool when routing (a ticker, a pair)
+    hint: Callable[[str], bool] | None = None  # the message names part of a value (one currency)
 
 
-def params_of(parameters: dict[str, Any]) -> list[Param]:
-    required = set(parameters.get("required", []))
-    return [Param(name, schema, name in required, kind_of(name, schema))
-            for name, schema in (parameters.get("properties") or {}).items()]
+@dataclass(slots=True)
+class Vocabulary:
+    """What a pack adds to the parsers (see the module docstring)."""
+
+    parsers: list[ArgumentParser] = field(default_factory=list)
+    synonyms: dict[str, str] = field(default_factory=dict)  # enum value -> words/phrases, comma separated
+    filler: str = ""  # words that only say what the user wants (space separated)
+    id_words: tuple[str, ...] = ()  # words that introduce an id: "curso" in "el curso 12"
 
 
-_PARSERS: dict[str, Callable[[str], Any]] = {
-    "crypto": parse_crypto, "pair": parse_pair, "url": parse_url, "file_id": parse_file_id,
-    "level": parse_level, "int_id": parse_integer_id, "str_id": parse_string_id,
-    "date": parse_date, "number": parse_number, "bool": parse_bool, "text": parse_query,
-    "place": parse_place,
-}
+_CORE_KINDS = ("url", "file_id", "int_id", "str_id", "date", "number", "bool", "text", "place")
 _SOURCES = ("url", "file_id")  # "an image URL or a file id": one of them is needed
 
 
-def parse_value(param: Param, text: str) -> Any:
-    if param.kind == "enum":
-        return parse_enum(text, _enum(param.schema) or [])
-    value = _PARSERS[param.kind](text)
-    if value is not None and param.kind == "number" and "integer" in _types(param.schema):
-        value = int(value)
-    return value
+class Parsers:
+    """The core parsers and the vocabularies of the enabled packs."""
+
+    def __init__(self, vocabularies: list[Vocabulary] | None = None):
+        self._by_name: dict[str, ArgumentParser] = {}
+        self._kinds: dict[str, ArgumentParser] = {}
+        self.synonyms: dict[str, frozenset[str]] = {}
+        self.filler: frozenset[str] = frozenset(_FILLER)
+        self._id_words: tuple[str, ...] = ()
+        self._id_hint = _ID_HINT
+        for vocabulary in vocabularies or ():
+            self.add(vocabulary)
+
+    def add(self, vocabulary: Vocabulary) -> None:
+        for parser in vocabulary.parsers:
+            if parser.kind in _CORE_KINDS or parser.kind == "enum":
+                raise ValueError(f"the argument kind {parser.kind!r} is hilo's own")
+            self._kinds[parser.kind] = parser
+            for name in parser.names:
+                self._by_name[name.lower()] = parser
+        for value, words in vocabulary.synonyms.items():
+            phrases = {fold(w).strip() for w in words.split(",") if w.strip()}
+            key = fold(value)
+            self.synonyms[key] = self.synonyms.get(key, frozenset()) | phrases
+        if vocabulary.filler:
+            self.filler = self.filler | set(fold(vocabulary.filler).split())
+        if vocabulary.id_words:
+            self._id_words += tuple(vocabulary.id_words)
+            self._id_hint = _id_hint(self._id_words)
+
+    def parser(self, kind: str) -> ArgumentParser | None:
+        return self._kinds.get(kind)
+
+    # ------------------------------------------------------------------ schema -> kinds
+    def kind_of(self, name: str, schema: dict[str, Any]) -> str:
+        lname = name.lower()
+        types = _types(schema)
+        if lname in self._by_name:
+            return self._by_name[lname].kind
+        if "url" in lname:
+            return "url"
+        if lname == "file_id" or lname.endswith("_file_id"):
+            return "file_id"
+        if _enum(schema):
+            return "enum"
+        if lname == "id" or lname.endswith("_id"):
+            return "int_id" if types <= {"integer"} and types else "str_id"
+        if "date" in lname or "fecha" in lname or schema.get("format") == "date":
+            return "date"
+        if lname in _PLACE_NAMES and types <= {"string"}:
+            return "place"
+        if types & {"integer", "number"}:
+            return "number"
+        if types == {"boolean"}:
+            return "bool"
+        return "text"
+
+    def params_of(self, parameters: dict[str, Any]) -> list[Param]:
+        required = set(parameters.get("required", []))
+        return [Param(name, schema, name in required, self.kind_of(name, schema))
+                for name, schema in (parameters.get("properties") or {}).items()]
+
+    # ------------------------------------------------------------------ values
+    def parse_value(self, param: Param, text: str) -> Any:
+        kind = param.kind
+        if kind == "enum":
+            return parse_enum(text, _enum(param.schema) or [], self.synonyms)
+        if kind in self._kinds:
+            value = self._kinds[kind].parse(text)
+        elif kind == "text":
+            value = parse_query(text, self.filler)
+        elif kind == "int_id":
+            value = parse_integer_id(text, self._id_hint)
+        else:
+            value = _CORE[kind](text)
+        if value is not None and kind == "number" and "integer" in _types(param.schema):
+            value = int(value)
+        return value
+
+    def parse_arguments(self, parameters: dict[str, Any], text: str) -> tuple[dict[str, Any], list[Param]]:
+        """The arguments a message gives, and the needed parameters it leaves missing."""
+        params = self.params_of(parameters)
+        args: dict[str, Any] = {}
+        for param in params:
+            value = self.parse_value(param, text)
+            if value is not None:
+                args[param.name] = value
+        missing = [p for p in params if p.required and p.name not in args]
+        sources = [p for p in params if p.kind in _SOURCES and not p.required]
+        if len(sources) >= 2 and not any(p.name in args for p in sources):
+            missing.append(sources[0])
+        return args, missing
+
+    def strong_arguments(self, parameters: dict[str, Any], text: str) -> int:
+        """How many distinctive values (tickers, pairs, URLs, file ids, "#12") the message gives."""
+        strong = 0
+        for p in self.params_of(parameters):
+            if p.kind == "int_id":
+                strong += self._id_hint.search(text) is not None
+            elif p.kind in _SOURCES or (p.kind in self._kinds and self._kinds[p.kind].strong):
+                strong += self.parse_value(p, text) is not None
+        return strong
+
+    def hinted(self, parameters: dict[str, Any], text: str) -> bool:
+        """Does the message name part of a value of these parameters (e.g. one currency of a pair)?"""
+        for p in self.params_of(parameters):
+            parser = self._kinds.get(p.kind)
+            if parser is not None and parser.hint is not None and parser.hint(text):
+                return True
+        return False
+
+
+_CORE: dict[str, Callable[[str], Any]] = {
+    "url": parse_url, "file_id": parse_file_id, "str_id": parse_string_id,
+    "date": parse_date, "number": parse_number, "bool": parse_bool, "place": parse_place,
+}
+CORE = Parsers()
+
+
+def params_of(parameters: dict[str, Any]) -> list[Param]:
+    return CORE.params_of(parameters)
 
 
 def parse_arguments(parameters: dict[str, Any], text: str) -> tuple[dict[str, Any], list[Param]]:
-    """The arguments a message gives, and the needed parameters it leaves missing."""
-    params = params_of(parameters)
-    args: dict[str, Any] = {}
-    for param in params:
-        value = parse_value(param, text)
-        if value is not None:
-            args[param.name] = value
-    missing = [p for p in params if p.required and p.name not in args]
-    sources = [p for p in params if p.kind in _SOURCES and not p.required]
-    if len(sources) >= 2 and not any(p.name in args for p in sources):
-        missing.append(sources[0])
-    return args, missing
-
-
-def strong_arguments(parameters: dict[str, Any], text: str) -> int:
-    """How many distinctive values (tickers, pairs, URLs, file ids, "#12") the message gives."""
-    strong = 0
-    for p in params_of(parameters):
-        if p.kind == "int_id":
-            strong += _ID_HINT.search(text) is not None
-        elif p.kind in ("crypto", "pair", "url", "file_id"):
-            strong += parse_value(p, text) is not None
-    return strong
+    return CORE.parse_arguments(parameters, text)

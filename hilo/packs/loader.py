@@ -13,16 +13,17 @@ assistant in place (and re-create it under the same id if it was deleted).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from hilo.db import models as m
-from hilo.db.session import Database
-from hilo.ids import new_id
+from hilo.assistants.models import Assistant
+from hilo.kit.db.session import Database
+from hilo.kit.ids import new_id, now
 from hilo.packs import AssistantSpec, Pack
-from hilo.store import now
+from hilo.packs.models import PackAssistant
 from hilo.tools import ToolRegistry
 
 log = logging.getLogger("hilo.packs")
@@ -72,7 +73,7 @@ def register_tools(packs: list[Pack], registry: ToolRegistry) -> None:
             existing = registry.get(tool.name)
             if existing is not None and existing is not tool:
                 raise PackError(f"the tool {tool.name!r} of pack {pack.name!r} is already registered")
-            registry.register(tool)
+            registry.register(tool, pack=pack.name)
 
 
 async def seed(db: Database, packs: list[Pack]) -> None:
@@ -120,14 +121,14 @@ async def _upsert(db: Database, spec: AssistantSpec) -> str:
     values = assistant_values(spec)
     for _attempt in range(3):
         async with db.sessionmaker() as session:
-            link = await session.get(m.PackAssistant, key)
-            assistant = await session.get(m.Assistant, link.assistant_id) if link else None
+            link = await session.get(PackAssistant, key)
+            assistant = await session.get(Assistant, link.assistant_id) if link else None
             if assistant is None:
-                assistant = m.Assistant(id=link.assistant_id if link else new_id("asst"),
+                assistant = Assistant(id=link.assistant_id if link else new_id("asst"),
                                         created_at=now(), **values)
                 session.add(assistant)
                 if link is None:
-                    session.add(m.PackAssistant(key=key, assistant_id=assistant.id))
+                    session.add(PackAssistant(key=key, assistant_id=assistant.id))
             else:
                 for name, value in values.items():
                     setattr(assistant, name, value)
@@ -139,18 +140,30 @@ async def _upsert(db: Database, spec: AssistantSpec) -> str:
     raise PackError(f"could not create the assistant {key}")
 
 
-async def start(db: Database, packs: list[Pack], registry: ToolRegistry, guided: Any = None) -> dict[str, str]:
-    """Seed, create or update the assistants, and tell the guided provider about them."""
+@dataclass(slots=True)
+class Started:
+    assistants: dict[str, str]  # "<pack>/<key>" -> assistant id
+    channels: dict[str, list[str]]  # channel -> the ids of the assistants that claim it, in pack order
+
+
+async def start(db: Database, packs: list[Pack], registry: ToolRegistry, guided: Any = None) -> Started:
+    """Seed, create or update the assistants, and tell the guided provider about them (their
+    profiles and the packs' vocabularies)."""
     await seed(db, packs)
     ids = await sync_assistants(db, packs, registry)
-    if guided is not None:
-        for pack in packs:
-            for spec in pack.assistant_specs():
+    channels: dict[str, list[str]] = {}
+    for pack in packs:
+        if guided is not None and pack.vocabulary is not None:
+            guided.parsers.add(pack.vocabulary)
+        for spec in pack.assistant_specs():
+            if guided is not None:
                 guided.add_profile(spec)
+            for channel in spec.channels:
+                channels.setdefault(channel, []).append(ids[f"{pack.name}/{spec.key}"])
     if packs:
         log.info("packs: %s; assistants: %s", ", ".join(p.name for p in packs),
                  ", ".join(f"{k}={v}" for k, v in ids.items()) or "none")
-    return ids
+    return Started(ids, channels)
 
 
-__all__ = ["GROUP", "PackError", "discover", "register_tools", "select", "start", "sync_assistants"]
+__all__ = ["GROUP", "PackError", "Started", "discover", "register_tools", "select", "start", "sync_assistants"]

@@ -26,6 +26,9 @@ class ModelRequest:
     top_p: float | None = None
     max_tokens: int | None = None
     response_format: dict[str, Any] | None = None  # {"type":"text"|"json_object"|"json_schema",...}
+    # Who answers: the run's assistant (hilo.tools.AssistantInfo: id, name, metadata). Model
+    # providers ignore it; the guided provider answers as that assistant (its pack profile).
+    assistant: Any = None
 
 
 def sampling_options(request: ModelRequest) -> dict[str, Any]:

@@ -9,9 +9,11 @@ last message is a tool result it phrases it with the tool's own template in the
 assistant's language (:mod:`hilo.nlu.render`), so every number it states came from a tool.
 
 It is stateless: a pending question is recognised from the previous assistant message.
-The assistant's language and help text come from its pack definition (matched by its
-instructions, see :meth:`GuidedProvider.add_profile`), else from the language of the
-instructions or of the message.
+The request says which assistant it answers for (:attr:`ModelRequest.assistant`); a pack
+assistant's language and help text come from its definition (:meth:`GuidedProvider.add_profile`,
+keyed by the ``hilo_pack``/``hilo_key`` metadata the pack loader sets), else from the
+language of the instructions or of the message. The argument parsers know the words of the
+enabled packs (:attr:`GuidedProvider.parsers`, :class:`hilo.nlu.parsers.Vocabulary`).
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from hilo.ids import new_id
+from hilo.kit.ids import new_id
 from hilo.nlu import embed
 from hilo.nlu import lang as language
 from hilo.nlu.embed import Embedder
-from hilo.nlu.parsers import Param, currencies, params_of, parse_arguments, strong_arguments
+from hilo.nlu.parsers import Param, Parsers
 from hilo.nlu.render import describe, render
 from hilo.providers.base import Finish, ModelEvent, ModelRequest, TextDelta, ToolCallDelta
 from hilo.tools import ToolRegistry
@@ -67,7 +69,7 @@ def for_embedding(text: str) -> str:
 class Profile:
     """What the guided provider knows of a pack assistant."""
 
-    instructions: str
+    key: str  # "<pack>/<assistant key>"
     language: str = "es"
     help: str | None = None
     help_examples: list[str] = field(default_factory=list)
@@ -112,13 +114,14 @@ class GuidedProvider:
         self.threshold = threshold
         self.embedder = Embedder(threads, cache_dir)
         self.knowledge = knowledge
-        self.profiles: list[Profile] = []
+        self.parsers = Parsers()
+        self.profiles: dict[str, Profile] = {}
         self._indexes: dict[tuple, _Index] = {}
 
     def add_profile(self, spec: Any) -> Profile:
         """Register a pack assistant (an :class:`~hilo.packs.AssistantSpec`)."""
-        profile = Profile(spec.instructions.strip(), spec.language, spec.help, list(spec.help_examples))
-        self.profiles = [p for p in self.profiles if p.instructions != profile.instructions] + [profile]
+        profile = Profile(f"{spec.pack}/{spec.key}", spec.language, spec.help, list(spec.help_examples))
+        self.profiles[profile.key] = profile
         self._indexes.clear()
         return profile
 
@@ -127,7 +130,7 @@ class GuidedProvider:
         texts = list(HELP_EXAMPLES)
         for name in self.tools.names():
             texts += list(getattr(self.tools.get(name), "examples", []) or [])
-        for profile in self.profiles:
+        for profile in self.profiles.values():
             texts += profile.help_examples
         await asyncio.get_running_loop().run_in_executor(_EXECUTOR, self.embedder.examples, texts)
 
@@ -176,9 +179,9 @@ class GuidedProvider:
         return Decision(HELP, self._help(profile, tools, lang), score=score, lang=lang, confident=confident)
 
     def _call(self, name: str, schema: dict, text: str, lang: str, score: float) -> Decision:
-        args, missing = parse_arguments(schema.get("parameters") or {}, text)
+        args, missing = self.parsers.parse_arguments(schema.get("parameters") or {}, text)
         if missing:
-            return Decision(name, question(missing[0], lang), score=score, lang=lang)
+            return Decision(name, self.question(missing[0], lang), score=score, lang=lang)
         return Decision(name, arguments=args, score=score, lang=lang)
 
     def _route(self, text: str, tools: dict[str, dict], profile: Profile | None) -> tuple[str, float]:
@@ -190,7 +193,7 @@ class GuidedProvider:
         np.maximum.at(best, index.rows, sims)
         for i, label in enumerate(index.labels):
             if label != HELP:
-                best[i] += STRONG_BONUS * strong_arguments(tools[label].get("parameters") or {}, text)
+                best[i] += STRONG_BONUS * self.parsers.strong_arguments(tools[label].get("parameters") or {}, text)
         top = int(best.argmax())
         return index.labels[top], float(best[top])
 
@@ -219,22 +222,22 @@ class GuidedProvider:
         asked = _text(messages[-2].get("content")).strip()
         earlier = _text(messages[-3].get("content")) if messages[-3].get("role") == "user" else ""
         for name, schema in tools.items():
-            for param in params_of(schema.get("parameters") or {}):
-                if asked == question(param, lang):
+            for param in self.parsers.params_of(schema.get("parameters") or {}):
+                if asked == self.question(param, lang):
                     return name, earlier
         return None
 
     def _resolve_pending(self, pending: tuple[str, str], text: str, tools: dict, lang: str) -> Decision | None:
         name, earlier = pending
         parameters = tools[name].get("parameters") or {}
-        now, _ = parse_arguments(parameters, text)
-        if not now and not currencies(text):
+        now, _ = self.parsers.parse_arguments(parameters, text)
+        if not now and not self.parsers.hinted(parameters, text):
             return None  # the user moved on: route the new message afresh
-        args, missing = parse_arguments(parameters, f"{earlier} {text}")
+        args, missing = self.parsers.parse_arguments(parameters, f"{earlier} {text}")
         args.update(now)
         missing = [p for p in missing if p.name not in args]
         if missing:
-            return Decision(name, question(missing[0], lang), lang=lang)
+            return Decision(name, self.question(missing[0], lang), lang=lang)
         return Decision(name, arguments=args, lang=lang)
 
     # ------------------------------------------------------------------ replies
@@ -277,13 +280,17 @@ class GuidedProvider:
         return "I can help with: " + "; ".join(abilities) + ". What do you need?"
 
     def _profile(self, request: ModelRequest) -> Profile | None:
-        system = _system_text(request).strip()
-        if not system:
-            return None
-        for profile in self.profiles:
-            if profile.instructions and system.startswith(profile.instructions):
-                return profile
+        metadata = getattr(request.assistant, "metadata", None) or {}
+        if metadata.get("hilo_pack") and metadata.get("hilo_key"):
+            return self.profiles.get(f"{metadata['hilo_pack']}/{metadata['hilo_key']}")
         return None
+
+    def question(self, param: Param, lang: str) -> str:
+        """The question that asks the user for a missing argument."""
+        parser = self.parsers.parser(param.kind)
+        if parser is not None and parser.questions:
+            return parser.questions.get(lang) or next(iter(parser.questions.values()))
+        return question(param, lang)
 
     @staticmethod
     def _language(request: ModelRequest, profile: Profile | None, text: str) -> str:
@@ -294,16 +301,10 @@ class GuidedProvider:
 
 # ---------------------------------------------------------------------- sentences
 _QUESTIONS = {
-    "crypto": ("¿De qué criptomoneda quieres el precio? Por ejemplo: BTC o ETH.",
-               "Which cryptocurrency? For example: BTC or ETH."),
-    "pair": ("¿Qué par de divisas quieres consultar? Por ejemplo: EUR/USD.",
-             "Which currency pair? For example: EUR/USD."),
     "url": ("Envíame el enlace (URL) de la imagen o el id del archivo que subiste.",
             "Send me the image's URL or the id of the file you uploaded."),
     "file_id": ("Envíame el enlace (URL) de la imagen o el id del archivo que subiste.",
                 "Send me the image's URL or the id of the file you uploaded."),
-    "level": ("¿Qué nivel buscas: básico, intermedio o avanzado?",
-              "Which level: basic, intermediate or advanced?"),
     "text": ("¿Qué tema buscas?", "What topic are you looking for?"),
     "date": ("¿Para qué fecha?", "For which date?"),
     "place": ("¿De qué lugar (ciudad o país)?", "Which place (city or country)?"),
@@ -311,7 +312,8 @@ _QUESTIONS = {
 
 
 def question(param: Param, lang: str) -> str:
-    """The question that asks the user for a missing argument."""
+    """The question that asks for a missing argument of a core kind (pack kinds bring theirs:
+    :meth:`GuidedProvider.question`)."""
     es = lang == "es"
     if param.kind in _QUESTIONS:
         return _QUESTIONS[param.kind][0 if es else 1]

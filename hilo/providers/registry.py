@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from hilo.config import Settings
+from hilo.kit.config import Settings
 from hilo.providers.base import ModelProvider, ProviderError
 from hilo.providers.guided import GuidedProvider
 from hilo.providers.scripted import ScriptedProvider

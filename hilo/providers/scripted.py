@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from hilo.ids import new_id
+from hilo.kit.ids import new_id
 from hilo.providers.base import (
     Finish,
     ModelEvent,

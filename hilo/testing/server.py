@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from hilo.cli import bind_socket
-from hilo.config import Settings
-from hilo.db.migrate import upgrade
+from hilo.app import create_app
+from hilo.channels import server_options
+from hilo.kit.config import Settings
+from hilo.kit.net import bind_socket
+from hilo.migrations import upgrade
 
 
 @dataclass
@@ -46,14 +48,10 @@ class LiveServer:
 
 
 def start_server(settings: Settings, migrate: bool = True) -> LiveServer:
-    from hilo.api.app import create_app
-
     if migrate:
         upgrade(settings.database_url)
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    from hilo.channels import server_options
-
     config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=2, **server_options(settings))
     server = uvicorn.Server(config)

@@ -14,6 +14,8 @@ and the Google-style docstring. A bad argument or a failure becomes the tool's o
         \"\"\"
 
 A parameter annotated :class:`~hilo.tools.ToolContext` is injected, not shown to the model.
+``access`` says who may use the tool (:mod:`hilo.tools.permissions`): ``restricted`` (the
+default) or ``public``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any, get_type_hints
 
 from pydantic import ConfigDict, Field, ValidationError, create_model
 
-from hilo.tools import ToolContext
+from hilo.tools.context import ToolContext
 
 _ARG_LINE = re.compile(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
 _SECTIONS = {"Returns:", "Raises:", "Examples:", "Yields:", "Note:", "Notes:"}
@@ -69,6 +71,7 @@ class FunctionTool:
     description: str
     parameters: dict[str, Any]
     timeout: float = 10.0
+    access: str = "restricted"  # or "public" (hilo.tools.permissions)
     examples: list[str] = field(default_factory=list)
     template: dict[str, str] = field(default_factory=dict)  # language -> format string
     context_param: str | None = None
@@ -126,8 +129,11 @@ def tool(
     examples: list[str] | None = None,
     template: dict[str, str] | str | None = None,
     timeout: float = 10.0,
+    access: str = "restricted",
 ) -> Any:
     """Decorator: turn a typed function into a :class:`FunctionTool`."""
+    if access not in ("public", "restricted"):
+        raise ValueError("access must be 'public' or 'restricted'")
 
     def wrap(func: Callable[..., Awaitable[Any]] | Callable[..., Any]) -> FunctionTool:
         summary, arg_docs = parse_docstring(func.__doc__)
@@ -148,7 +154,7 @@ def tool(
         templates = {"en": template} if isinstance(template, str) else dict(template or {})
         return FunctionTool(
             fn=func, name=name or func.__name__, description=description or summary,
-            parameters=parameters, timeout=timeout, examples=list(examples or []),
+            parameters=parameters, timeout=timeout, access=access, examples=list(examples or []),
             template=templates, context_param=context_param, _model=model,
         )
 

@@ -8,11 +8,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, select
 
-from hilo.api.deps import SessionDep
-from hilo.api.errors import APIError, bad_request
-from hilo.auth.deps import AdminDep
-from hilo.ids import new_id
-from hilo.store import now
+from hilo.api.deps import AdminDep, SessionDep
+from hilo.kit.errors import NotFound, bad_request
+from hilo.kit.ids import new_id, now
 from hilo.webhooks import events, signing
 from hilo.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -54,7 +52,7 @@ def delivery_json(row: WebhookDelivery) -> dict:
 async def _endpoint(session, endpoint_id: str) -> WebhookEndpoint:
     row = await session.get(WebhookEndpoint, endpoint_id)
     if row is None:
-        raise APIError(404, f"No webhook endpoint found with id '{endpoint_id}'.")
+        raise NotFound(f"No webhook endpoint found with id '{endpoint_id}'.")
     return row
 
 
@@ -128,7 +126,7 @@ async def retry_delivery(endpoint_id: str, delivery_id: str, request: Request, s
     """Send a failed (or delivered) delivery again, with a fresh attempt budget."""
     row = await session.get(WebhookDelivery, delivery_id)
     if row is None or row.endpoint_id != endpoint_id:
-        raise APIError(404, f"No webhook delivery found with id '{delivery_id}'.")
+        raise NotFound(f"No webhook delivery found with id '{delivery_id}'.")
     if row.status == "pending":
         raise bad_request("The delivery is still pending.")
     row.status, row.attempts, row.next_attempt_at, row.delivered_at = "pending", 0, float(now()), None

@@ -25,10 +25,10 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select, update
 
-from hilo.config import Settings
-from hilo.db.session import Database
-from hilo.engine.events import EventBus
-from hilo.ids import new_id
+from hilo.kit.bus import EventBus
+from hilo.kit.config import Settings
+from hilo.kit.db.session import Database
+from hilo.kit.ids import new_id
 from hilo.webhooks import events, signing
 from hilo.webhooks.models import WebhookDelivery, WebhookEndpoint
 

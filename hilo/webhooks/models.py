@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hilo.db.models import Base, Id, Json
+from hilo.kit.db.base import Base, Id, Json
 
 
 class WebhookEndpoint(Base):

@@ -5,6 +5,8 @@ from pathlib import Path
 from hilo.packs import Pack
 from hilo.packs.courses.admin import router
 from hilo.packs.courses.catalog import seed
+from hilo.packs.courses.models import Base
+from hilo.packs.courses.parsers import VOCABULARY
 from hilo.packs.courses.tools import TOOLS
 
 pack = Pack(
@@ -15,4 +17,6 @@ pack = Pack(
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
     seed=seed,
+    tables=[Base.metadata],
+    vocabulary=VOCABULARY,
 )

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from hilo.api.deps import SessionDep
-from hilo.api.errors import APIError, bad_request, not_found
-from hilo.auth.deps import require_admin
+from hilo.api.deps import SessionDep, require_admin
+from hilo.kit.errors import Conflict, bad_request, not_found
 from hilo.packs.courses import service
 from hilo.packs.courses.models import Course
 from hilo.packs.courses.schemas import (
@@ -41,7 +40,7 @@ async def _commit(session) -> None:
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        raise APIError(409, "Another course already has this code.", param="code", code="duplicate") from None
+        raise Conflict("Another course already has this code.", param="code", code="duplicate") from None
 
 
 @router.get("", response_model=CourseList)
@@ -76,7 +75,7 @@ async def create_course(body: CourseCreate, session: SessionDep):
         course = await service.add(session, body.model_dump())
     except IntegrityError:
         await session.rollback()
-        raise APIError(409, "Another course already has this code.", param="code", code="duplicate") from None
+        raise Conflict("Another course already has this code.", param="code", code="duplicate") from None
     await service.ensure_embeddings(session, [course])
     await _commit(session)
     return course

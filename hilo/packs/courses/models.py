@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from hilo.db.models import NAMING
+from hilo.kit.db.base import NAMING
 
 LEVELS = ("básico", "intermedio", "avanzado")
 MODALITIES = ("presencial", "virtual", "híbrido")

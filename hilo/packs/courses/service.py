@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hilo.kit.ids import now
 from hilo.packs.courses.models import Course
-from hilo.store import now
 
 EMBEDDING_MODEL = "e5-small-q4"
 # The demo catalog's vectors ship with the pack (``catalog.write_demo_vectors()`` rewrites

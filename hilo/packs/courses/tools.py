@@ -51,7 +51,7 @@ def summary(course: Course) -> dict[str, Any]:
 
 
 def _db(ctx: ToolContext):
-    db = ctx.services.get("db") if ctx else None
+    db = ctx.services.db if ctx else None
     if db is None:
         raise ToolError("El catálogo de cursos no está disponible.")
     return db

@@ -83,24 +83,16 @@ async def _read_image(response: httpx.Response, url: str, limit: int) -> bytes:
 
 
 async def read_file(ctx: ToolContext, file_id: str, limit: int) -> tuple[bytes, str]:
-    from hilo.db.models import File, Thread
-
-    db, settings = ctx.services.get("db"), ctx.services.get("settings")
-    if db is None or settings is None:
-        raise ToolError("No hay almacenamiento de archivos disponible.")
-    async with db.sessionmaker() as session:
-        row = await session.get(File, file_id)
-        thread = await session.get(Thread, ctx.thread_id) if ctx.thread_id else None
-    owner = thread.user_id if thread else None  # a user's run sees only that user's files
-    if row is None or (owner is not None and row.user_id != owner):
-        raise ToolError(f"No existe el archivo '{file_id}'. Súbelo primero o envía la URL de la imagen.")
-    if row.bytes > limit:
-        raise _too_big(limit)
-    path = settings.files_dir / row.storage_path
+    """A file the caller may read (its own: :meth:`ToolContext.read_file` applies the policy)."""
     try:
-        data = await asyncio.to_thread(path.read_bytes)
-    except OSError:
-        raise ToolError(f"El contenido del archivo '{file_id}' ya no está disponible.") from None
+        found = await ctx.read_file(file_id, limit)
+    except ValueError:
+        raise _too_big(limit) from None
+    except LookupError:
+        raise ToolError("No hay almacenamiento de archivos disponible.") from None
+    if found is None:
+        raise ToolError(f"No existe el archivo '{file_id}'. Súbelo primero o envía la URL de la imagen.")
+    data, row = found
     return data, row.filename
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from hilo.config import Settings, get_settings
-from hilo.market import MarketError, Quote, market_for
+from hilo.kit.config import Settings, get_settings
 from hilo.packs.trading_mentor import images
+from hilo.packs.trading_mentor.market import MarketError, Quote, market_for
 from hilo.tools import ToolContext
 from hilo.tools.function import ToolError, tool
 
@@ -17,7 +17,7 @@ AnalysisType = Literal["complete", "trend", "support_resistance", "patterns", "i
 
 
 def _settings(ctx: ToolContext | None) -> Settings:
-    return (ctx.services.get("settings") if ctx else None) or get_settings()
+    return (ctx.services.settings if ctx else None) or get_settings()
 
 
 def _number(value: float) -> str:
@@ -55,6 +55,7 @@ async def _quote(ctx: ToolContext | None, kind: str, text: str) -> dict:
               "Source: {source}, quoted at {quoted_at}.",
     },
     timeout=20,
+    access="public",  # public market data
 )
 async def get_crypto_price(symbol: str, ctx: ToolContext) -> dict:
     """Current price of a cryptocurrency on the configured exchange, with its 24 h change.
@@ -79,6 +80,7 @@ async def get_crypto_price(symbol: str, ctx: ToolContext) -> dict:
         "en": "1 {base} = {price_text} {quote} (daily reference rate). Source: {source}, date {quoted_at}.",
     },
     timeout=20,
+    access="public",  # public market data
 )
 async def get_forex_price(pair: str, ctx: ToolContext) -> dict:
     """Reference exchange rate of a currency pair (European Central Bank daily rates).
@@ -114,10 +116,10 @@ async def _vision_provider(ctx: ToolContext | None, settings: Settings):
     """(provider, model) of an OpenAI-compatible model that takes images, or None."""
     from hilo.providers.openai_provider import OpenAIProvider
 
-    providers = ctx.services.get("providers") if ctx else None
+    providers = ctx.services.providers if ctx else None
     if providers is None:
         return None
-    model = settings.vision_model or await _assistant_model(ctx)
+    model = settings.vision_model or (ctx.assistant.model if ctx.assistant else None)
     if not model:
         return None
     try:
@@ -127,17 +129,6 @@ async def _vision_provider(ctx: ToolContext | None, settings: Settings):
     if isinstance(provider, OpenAIProvider) and provider.supports_images:
         return provider, name
     return None
-
-
-async def _assistant_model(ctx: ToolContext) -> str | None:
-    from hilo.db.models import Assistant
-
-    db = ctx.services.get("db")
-    if db is None or not ctx.assistant_id:
-        return None
-    async with db.sessionmaker() as session:
-        row = await session.get(Assistant, ctx.assistant_id)
-    return row.model if row else None
 
 
 async def _describe(provider, model: str, picture: images.Picture, analysis_type: str) -> str:
@@ -169,6 +160,7 @@ async def _describe(provider, model: str, picture: images.Picture, analysis_type
         "en": "{format} image, {width}×{height} px ({size_text}).\n{note}",
     },
     timeout=60,
+    access="public",  # a public URL, or the caller's own file
 )
 async def analyze_image(
     ctx: ToolContext,

@@ -1,0 +1,147 @@
+"""The ASGI application: what hilo is made of, wired together; routes, start-up and shut-down.
+
+This is the one place that knows every part: the shared kit, the domains, the run service,
+the HTTP endpoints, the channels, the webhooks and the enabled packs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hilo import __version__, channels, webhooks
+from hilo.api import admin, assistants, errors, files, health, messages, runs, threads
+from hilo.api.guard import v1_guard
+from hilo.files.service import too_large
+from hilo.identity.service import AuthService
+from hilo.kit.bus import LocalBus
+from hilo.kit.config import Settings, get_settings
+from hilo.kit.db.session import Database
+from hilo.packs import Pack, loader
+from hilo.providers.registry import Providers
+from hilo.runs.engine import RunEngine
+from hilo.runs.service import RunService
+from hilo.runs.store import RunStore
+from hilo.tools import ToolRegistry
+from hilo.tools.permissions import ToolPolicy
+from hilo.webhooks import api as webhooks_api
+
+log = logging.getLogger("hilo")
+
+
+class UploadLimit:
+    """Refuse multipart bodies over HILO_MAX_UPLOAD_MB before they are spooled to disk."""
+
+    SLACK = 64 * 1024  # multipart boundaries and form fields
+
+    def __init__(self, app, settings: Settings, envelopes: dict | None = None):
+        self.app = app
+        self.limit = settings.max_upload_bytes + self.SLACK
+        self.settings = settings
+        self.envelopes = envelopes or {}  # path prefix -> the error body routes there answer
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        if not headers.get(b"content-type", b"").startswith(b"multipart/"):
+            return await self.app(scope, receive, send)
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await self._send_413(send, scope["path"])
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                # FastAPI turns other errors raised while parsing a form into a 400.
+                raise StarletteHTTPException(413, detail=too_large(self.settings).message)
+            return message
+
+        return await self.app(scope, limited_receive, send)
+
+    async def _send_413(self, send, path: str) -> None:
+        error = too_large(self.settings)
+        shape = next((fn for prefix, fn in self.envelopes.items() if path.startswith(prefix)), None)
+        body = json.dumps(shape(error) if shape else error.body()).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings | None = None, packs: list[Pack] | None = None) -> FastAPI:
+    """``packs``: the packs to start; by default the installed ones HILO_PACKS enables."""
+    settings = settings or get_settings()
+    if packs is None:
+        packs = loader.select(loader.discover(), settings.packs)
+    tools = ToolRegistry()
+    loader.register_tools(packs, tools)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        db = Database(settings.database_url, settings.db_pool_size)
+        tools.policy = ToolPolicy(db, ttl=settings.auth_cache_s)
+        bus = LocalBus()
+        providers = Providers(settings, tools)
+        # The guided provider answers when the configured model fails after its retries.
+        fallback = providers.guided if providers.default_kind == "openai" else None
+        store = RunStore(db, max_messages=settings.context_max_messages)
+        engine = RunEngine(store, providers, bus, settings, tools=tools, fallback=fallback)
+        app.state.settings, app.state.db, app.state.bus, app.state.tools = settings, db, bus, tools
+        app.state.providers, app.state.packs = providers, packs
+        app.state.runs = RunService(store, engine, bus, settings, tools)
+        started = await loader.start(db, packs, tools, providers.guided)
+        app.state.pack_assistants, app.state.channel_assistants = started.assistants, started.channels
+        if providers.default_kind in ("guided", "openai"):
+            await providers.guided.warm()
+        if settings.recover_on_start:
+            touched = await engine.recover()
+            if touched:
+                log.warning("recovered %d run(s) left active by a previous process", touched)
+        await engine.start_background()
+        await channels.start(app.state)  # WhatsApp clients
+        app.state.webhooks = webhooks.WebhookDispatcher(db, bus, settings)
+        await app.state.webhooks.start()
+        log.info("hilo %s ready: database %s, default model provider %s",
+                 __version__, db.engine.dialect.name, providers.default_kind)
+        try:
+            yield
+        finally:
+            await engine.stop()
+            await channels.stop(app.state)
+            await app.state.webhooks.stop()
+            await providers.aclose()
+            await app.state.auth.aclose()  # the rate limiter's Redis pool
+            await db.dispose()
+
+    app = FastAPI(title="hilo", version=__version__, lifespan=lifespan,
+                  description="A self-hosted assistant server speaking the OpenAI Assistants API v2.")
+    errors.install(app)
+    app.state.settings = settings
+    app.state.auth = AuthService(settings)  # validates HILO_AUTH / HILO_JWT_* now, not on a request
+    app.state.auth.announce()
+    app.include_router(health.router)
+    # The turn route first: routes are matched in order, and it is the busiest.
+    for module in (runs, messages, threads, assistants, files):
+        app.include_router(module.router, dependencies=[Depends(v1_guard)])  # auth, rate limit, owners
+    app.include_router(admin.router)
+    app.include_router(webhooks_api.router)  # /admin/webhooks
+    channels.install(app, settings)  # /api/assistant/* (seed 000), /, /webhooks/*, /ws/assistant/
+    for pack in packs:
+        for router in pack.routers:
+            app.include_router(router)
+    app.add_middleware(UploadLimit, settings=settings, envelopes=channels.ENVELOPES)
+    return app
+
+
+__all__ = ["create_app"]
+
+
+__all__ = ["create_app"]
