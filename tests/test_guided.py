@@ -305,7 +305,12 @@ def test_a_guided_run_through_the_live_server(site, database_factory, tmp_path: 
             ("tool_calls", "get_crypto_price", {"symbol": "BTC"})
         assert json.loads(call.function.output)["price"] == 97123.45
         assert steps[1].type == "message_creation"
-        run, reply, _ = _run(client, live.app.state.pack_assistants["guided_test/courses"], "hi!")
+        courses = live.app.state.pack_assistants["guided_test/courses"]
+        run, reply, _ = _run(client, courses, "hi!")
+        assert (run.status, reply) == ("completed", COURSES.help)
+        # told which assistant it answers for: edited instructions keep the pack's profile
+        client.beta.assistants.update(courses, instructions="Instrucciones nuevas, escritas por el dueño.")
+        run, reply, _ = _run(client, courses, "hi!")
         assert (run.status, reply) == ("completed", COURSES.help)
     assert (tmp_path / "guided").is_dir()  # example vectors persisted for the next start
 

@@ -16,12 +16,20 @@ from hilo.packs.loader import discover
 
 config = context.config
 target_metadata = [metadata(), *(tables for pack in discover().values() for tables in pack.tables)]
+KNOWN = {name for md in target_metadata for name in md.tables}
+
+
+def include_name(name, type_, parent_names) -> bool:
+    """Autogenerate never proposes dropping a table it does not know: a pack's that is not
+    installed, or the shadow tables of a full-text index a migration made by hand."""
+    return type_ != "table" or name in KNOWN
 
 
 def _run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=include_name,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

@@ -47,12 +47,13 @@ class LiveServer:
         self.stop()
 
 
-def start_server(settings: Settings, migrate: bool = True) -> LiveServer:
+def start_server(settings: Settings, migrate: bool = True, packs: list | None = None) -> LiveServer:
+    """hilo on a free loopback port, in a thread; ``packs``: instead of the installed ones."""
     if migrate:
         upgrade(settings.database_url)
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on",
+    config = uvicorn.Config(create_app(settings, packs=packs), log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=2, **server_options(settings))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

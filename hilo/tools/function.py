@@ -29,7 +29,7 @@ from typing import Any, get_type_hints
 
 from pydantic import ConfigDict, Field, ValidationError, create_model
 
-from hilo.tools.context import ToolContext
+from hilo.tools.context import ToolContext, ToolResult
 
 _ARG_LINE = re.compile(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
 _SECTIONS = {"Returns:", "Raises:", "Examples:", "Yields:", "Note:", "Notes:"}
@@ -88,7 +88,7 @@ class FunctionTool:
             result = await result
         return result
 
-    async def invoke(self, arguments: str, context: ToolContext) -> str:
+    async def invoke(self, arguments: str, context: ToolContext) -> str | ToolResult:
         try:
             args = json.loads(arguments) if arguments.strip() else {}
             if not isinstance(args, dict):
@@ -102,7 +102,9 @@ class FunctionTool:
             return json.dumps({"error": f"invalid arguments for {self.name}: {problems}"}, ensure_ascii=False)
         except ToolError as exc:
             return json.dumps({"error": str(exc)}, ensure_ascii=False)
-        return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
+        if isinstance(result, str | ToolResult):
+            return result
+        return json.dumps(result, ensure_ascii=False, default=str)
 
     def schema(self) -> dict[str, Any]:
         return {"type": "function", "function": {"name": self.name, "description": self.description,

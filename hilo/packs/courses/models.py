@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -52,3 +53,5 @@ class Course(Base):
     # hash of the text it was computed from: a stale or missing vector is recomputed once.
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
     embedding_key: Mapped[str | None] = mapped_column(String(40))
+
+    __table_args__ = (Index("ix_courses_level_active", "level", "active"),)
