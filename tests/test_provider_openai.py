@@ -1,4 +1,4 @@
-"""OpenAIProvider against FakeOpenAIServer over real HTTP (loopback), through the openai SDK."""
+"""OpenAIProvider against FakeOpenAIServer over real HTTP (loopback)."""
 
 from __future__ import annotations
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from hilo.api.deps import PageDep, PrincipalDep, SessionDep
-from hilo.kit.errors import bad_request
 from hilo.kit.pagination import get_or_404, page_of, paginate
 from hilo.threads import objects
-from hilo.threads.messages import check_files, insert_messages, new_messages
+from hilo.threads.messages import add_to_free_thread, check_files, file_ids_of, new_messages
 from hilo.threads.models import Message, Thread
 from hilo.threads.schemas import MessageCreate, MessageUpdate
 from hilo.threads.service import message_deleted
@@ -18,15 +17,14 @@ router = APIRouter(prefix="/v1/threads/{thread_id}/messages", tags=["messages"])
 
 
 @router.post("")
-async def create_message(thread_id: str, body: MessageCreate, session: SessionDep, principal: PrincipalDep):
-    thread = await get_or_404(session, Thread, thread_id)
-    if thread.active_run_id:
-        raise bad_request(f"Can't add messages to {thread_id} while a run {thread.active_run_id} is active.")
-    messages = new_messages(thread_id, [body])
-    await check_files(session, messages, principal)
-    await insert_messages(session, messages)
-    await session.commit()
-    return objects.message(messages[0])
+async def create_message(thread_id: str, body: MessageCreate, request: Request, principal: PrincipalDep):
+    db = request.app.state.db
+    [message] = new_messages(thread_id, [body])
+    if file_ids_of([message]):
+        async with db.sessionmaker() as session:
+            await check_files(session, [message], principal)
+    await add_to_free_thread(db, message)  # the turn path: no ORM session
+    return objects.message(message)
 
 
 @router.get("")

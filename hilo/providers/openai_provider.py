@@ -1,35 +1,41 @@
-"""Any OpenAI-compatible chat-completions endpoint through the official ``openai`` SDK.
+"""Any OpenAI-compatible chat-completions endpoint: OpenAI itself, Ollama
+(``http://localhost:11434/v1``), vLLM, llama.cpp's server, LM Studio and Gemini's
+OpenAI-compatible endpoint. Only ``POST /chat/completions`` (streamed) and ``GET /models`` (for
+:meth:`OpenAIProvider.check`) are used.
 
-Covers OpenAI itself, Ollama (``http://localhost:11434/v1``), vLLM, llama.cpp's server,
-LM Studio and Gemini's OpenAI-compatible endpoint. Only ``/chat/completions`` (streamed) and
-``/models`` (for :meth:`OpenAIProvider.check`) are used.
+The requests go through aiohttp, not the official ``openai`` SDK: on the path users take a
+streamed call through the SDK cost 5.6-7.4 ms of CPU here (most of it the SDK transforming the
+request's TypedDicts and building a pydantic object per chunk), httpx 1.4-2.0 ms, aiohttp
+0.4-0.5 ms (``bench/README.md``, "real_path.py"). What the SDK gave is kept:
 
-Retries are the SDK's own: ``max_retries`` extra attempts on connection errors, timeouts,
-408, 409, 429 and 5xx, with exponential backoff (0.5 s, 1 s, 2 s ... capped at 8 s, minus up
-to 25 % jitter) or the server's ``Retry-After``/``retry-after-ms`` when it sends one (up to
-two minutes). A retry only happens before the first byte of the answer: once deltas have been
-yielded, a broken stream is reported, not replayed. ``timeout`` bounds connecting and each
-read (the wait for the next chunk), not the whole answer; a timed-out attempt is retried too,
-so the worst case is about ``(max_retries + 1) * timeout`` plus backoff.
-
-Every failure leaves :meth:`OpenAIProvider.stream` as :class:`ProviderError` with code
-``rate_limit_exceeded`` (HTTP 429) or ``server_error`` (anything else), and the API key is
-scrubbed from its message. The SDK's exception is not chained (``from None``): its text can
-quote the key, and chained exceptions end up in logged tracebacks.
-
-The SDK is used with its default HTTP client (openai 3.x is built on ``httpx2``, not
-``httpx``; no custom client is passed, so the difference does not matter here).
+* **retries**: ``max_retries`` extra attempts on connection errors, timeouts, 408, 409, 429 and
+  5xx, with exponential backoff (0.5 s, 1 s, 2 s ... capped at 8 s, minus up to 25 % jitter) or
+  the server's ``retry-after-ms`` / ``Retry-After`` when it sends one (up to a minute). A retry
+  only happens before the first byte of the answer: once deltas have been yielded, a broken
+  stream is reported, not replayed. ``timeout`` bounds connecting and each read (the wait for
+  the next chunk), not the whole answer.
+* **errors**: every failure leaves :meth:`OpenAIProvider.stream` as :class:`ProviderError` with
+  OpenAI's run ``last_error`` codes: ``rate_limit_exceeded`` (HTTP 429) or ``server_error``
+  (anything else), ``retryable`` as above, and the server's own message. The API key is
+  scrubbed from every message, and no exception is chained (its text could quote the key).
+* optional request fields that some compatible servers reject with a 400 (``stream_options``,
+  ``parallel_tool_calls``) are dropped once the server names them, and never sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
+import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import openai
+import aiohttp
+import orjson
 
+from hilo import __version__
 from hilo.providers.base import (
     Finish,
     ModelEvent,
@@ -45,7 +51,11 @@ log = logging.getLogger(__name__)
 __all__ = ["OpenAIProvider"]
 
 PLACEHOLDER_API_KEY = "not-needed"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CHECK_TIMEOUT = 5.0
+INITIAL_RETRY_DELAY, MAX_RETRY_DELAY, MAX_RETRY_AFTER = 0.5, 8.0, 60.0
+RETRY_STATUSES = frozenset({408, 409, 429})
+LINE_LIMIT = 1 << 22  # bytes in one SSE line (a tool call's arguments arrive in pieces)
 
 # Optional request fields that some OpenAI-compatible servers reject with a 400; when the
 # error names one of them, the request is sent again once without it (and never again).
@@ -87,6 +97,24 @@ class _ToolCallIndexer:
         return slot[0]
 
 
+class _StatusError(Exception):
+    """The endpoint answered an error status (the response body has been read)."""
+
+    def __init__(self, status: int, body: Any, headers: Any):
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, headers
+
+    @property
+    def text(self) -> str:
+        body = self.body
+        if isinstance(body, dict):
+            error = body.get("error", body)
+            if isinstance(error, dict):
+                return str(error.get("message") or error)
+            return str(error)
+        return str(body or "")
+
+
 class OpenAIProvider:
     """A :class:`~hilo.providers.base.ModelProvider` for OpenAI-compatible endpoints."""
 
@@ -110,90 +138,141 @@ class OpenAIProvider:
         self.context_tokens = context_tokens
         self._api_key = api_key or None
         self._dropped: set[str] = set()
-        self._client: openai.AsyncOpenAI | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._headers = {
+            "Authorization": f"Bearer {self._api_key or PLACEHOLDER_API_KEY}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"hilo/{__version__}",
+        }
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIProvider(name={self.name!r}, base_url={self.base_url!r}, model={self.default_model!r})"
 
-    # -- client -------------------------------------------------------------------------------
-
-    def _client_for_loop(self) -> openai.AsyncOpenAI:
-        """One SDK client per event loop (pooled connections cannot cross loops)."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            kwargs: dict[str, Any] = {
-                "api_key": self._api_key or PLACEHOLDER_API_KEY,
-                "timeout": self.timeout,
-                "max_retries": self.max_retries,
-            }
-            if self.base_url:
-                kwargs["base_url"] = self.base_url
-            self._client = openai.AsyncOpenAI(**kwargs)
-            self._client_loop = loop
-        return self._client
+    # -- HTTP ---------------------------------------------------------------------------------
 
     @property
     def endpoint(self) -> str:
-        if self._client is not None:
-            return str(self._client.base_url).rstrip("/")
-        return (self.base_url or "https://api.openai.com/v1").rstrip("/")
+        return (self.base_url or DEFAULT_BASE_URL).rstrip("/")
+
+    def _session_for_loop(self) -> aiohttp.ClientSession:
+        """One session (a pool of kept-alive connections) per event loop."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
+            connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=30, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers,
+                                                  read_bufsize=1 << 20, max_line_size=LINE_LIMIT,
+                                                  max_field_size=LINE_LIMIT)
+            self._session_loop = loop
+        return self._session
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        self._client_loop = None
-        if client is not None:
+        session, self._session = self._session, None
+        self._session_loop = None
+        if session is not None and not session.closed:
             try:
-                await client.close()
+                await session.close()
             except Exception:  # closing must not fail shutdown
-                log.debug("closing the OpenAI client failed", exc_info=True)
-
-    # -- errors -------------------------------------------------------------------------------
+                log.debug("closing the HTTP session failed", exc_info=True)
 
     def _scrub(self, text: str) -> str:
         if self._api_key:
             text = text.replace(self._api_key, "***")
         return text
 
-    def _error(self, exc: BaseException) -> ProviderError:
-        code, retryable = "server_error", False
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            detail = exc.message
-            body = exc.body
-            if isinstance(body, dict):
-                detail = str(body.get("message") or body.get("error") or body) or detail
-            message = f"{self.name}: model endpoint answered HTTP {status}: {detail}"
-            if status == 429:
-                code, retryable = "rate_limit_exceeded", True
-            else:
-                retryable = status >= 500 or status in (408, 409)
-        elif isinstance(exc, openai.APITimeoutError):
-            message = (
-                f"{self.name}: model endpoint {self.endpoint} timed out after {self.timeout:g} s"
-            )
-            retryable = True
-        elif isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc.__context__
-            reason = f" ({type(cause).__name__}: {cause})" if cause else ""
-            message = f"{self.name}: could not reach model endpoint {self.endpoint}{reason}"
-            retryable = True
-        elif isinstance(exc, openai.APIError):
-            message = f"{self.name}: model endpoint error: {exc.message}"
-        else:
-            message = f"{self.name}: model call failed: {type(exc).__name__}: {exc}"
+    def _fail(self, message: str, code: str = "server_error", retryable: bool = False) -> ProviderError:
         if len(message) > 1000:
             message = message[:1000] + "..."
         return ProviderError(self._scrub(message), code=code, retryable=retryable)
 
-    def _droppable_param(self, exc: Exception, params: dict[str, Any]) -> str | None:
-        if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
+    def _error(self, exc: BaseException) -> ProviderError:
+        if isinstance(exc, _StatusError):
+            message = f"{self.name}: model endpoint answered HTTP {exc.status}: {exc.text}"
+            if exc.status == 429:
+                return self._fail(message, "rate_limit_exceeded", True)
+            return self._fail(message, retryable=exc.status >= 500 or exc.status in RETRY_STATUSES)
+        if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+            return self._fail(f"{self.name}: model endpoint {self.endpoint} timed out after {self.timeout:g} s",
+                              retryable=True)
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            return self._fail(f"{self.name}: could not reach model endpoint {self.endpoint} "
+                              f"({type(exc).__name__}: {exc})", retryable=True)
+        return self._fail(f"{self.name}: model call failed: {type(exc).__name__}: {exc}")
+
+    async def _read_error(self, response: aiohttp.ClientResponse) -> _StatusError:
+        raw = await response.read()
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = raw.decode(errors="replace")[:1000]
+        return _StatusError(response.status, body, response.headers)
+
+    @staticmethod
+    def _retry_after(headers: Any) -> float | None:
+        """The server's ``retry-after-ms`` / ``Retry-After`` (seconds or an HTTP date), if sane."""
+        if headers is None:
             return None
-        text = f"{exc.message} {exc.body}"
+        value = None
+        try:
+            if headers.get("retry-after-ms"):
+                value = float(headers["retry-after-ms"]) / 1000
+            elif headers.get("retry-after"):
+                text = headers["retry-after"]
+                try:
+                    value = float(text)
+                except ValueError:
+                    when = email.utils.parsedate_to_datetime(text)
+                    value = when.timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+        return value if value is not None and 0 < value <= MAX_RETRY_AFTER else None
+
+    def _backoff(self, attempt: int, headers: Any = None) -> float:
+        after = self._retry_after(headers)
+        if after is not None:
+            return after
+        return min(INITIAL_RETRY_DELAY * 2 ** attempt, MAX_RETRY_DELAY) * (1 - 0.25 * random.random())
+
+    def _droppable_param(self, error: _StatusError, params: dict[str, Any]) -> str | None:
+        if error.status not in (400, 422):
+            return None
+        text = f"{error.text} {error.body}"
         for name in _DROPPABLE:
             if name in params and name in text:
                 return name
         return None
+
+    async def _open(self, params: dict[str, Any]) -> aiohttp.ClientResponse:
+        """POST the request, with retries; the response of a 200 (its body still to read)."""
+        session = self._session_for_loop()
+        url = self.endpoint + "/chat/completions"
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.timeout, sock_read=self.timeout)
+        attempt = 0
+        while True:
+            headers = None
+            try:
+                response = await session.post(url, data=orjson.dumps(params), timeout=timeout)
+                if response.status == 200:
+                    return response
+                error = await self._read_error(response)
+                response.release()
+                name = self._droppable_param(error, params)
+                if name is not None:
+                    log.info("%s: endpoint rejected %r; retrying without it", self.name, name)
+                    self._dropped.add(name)
+                    params = {k: v for k, v in params.items() if k != name}
+                    continue
+                failure, headers = error, error.headers
+                retryable = error.status >= 500 or error.status in RETRY_STATUSES
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                failure, retryable = exc, True
+            if not retryable or attempt >= self.max_retries:
+                raise self._error(failure) from None
+            delay = self._backoff(attempt, headers)
+            log.info("%s: retrying in %.2f s (%s)", self.name, delay, self._error(failure))
+            await asyncio.sleep(delay)
+            attempt += 1
 
     # -- streaming ----------------------------------------------------------------------------
 
@@ -223,90 +302,83 @@ class OpenAIProvider:
             params.pop(name, None)
         return params
 
-    async def _open(self, params: dict[str, Any]) -> Any:
-        client = self._client_for_loop()
-        while True:
-            try:
-                return await client.chat.completions.create(**params)
-            except Exception as exc:
-                name = self._droppable_param(exc, params)
-                if name is None:
-                    raise
-                log.info("%s: endpoint rejected %r; retrying without it", self.name, name)
-                self._dropped.add(name)
-                params = {k: v for k, v in params.items() if k != name}
-
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         params = self._params(request)
-        try:
-            response = await self._open(params)
-        except ProviderError:
-            raise
-        except Exception as exc:
-            raise self._error(exc) from None
-
+        response = await self._open(params)
         indexer = _ToolCallIndexer()
         finish_reason: str | None = None
         prompt_tokens: int | None = None
         completion_tokens: int | None = None
         try:
-            async for chunk in response:
-                usage = getattr(chunk, "usage", None)
-                if usage is not None:
-                    prompt_tokens = getattr(usage, "prompt_tokens", None)
-                    completion_tokens = getattr(usage, "completion_tokens", None)
-                for choice in chunk.choices or []:
-                    if getattr(choice, "index", 0) not in (0, None):
+            async for line in response.content:
+                if not line.startswith(b"data:"):
+                    continue  # event names, comments, blank separators
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    break
+                if not data:
+                    continue
+                try:
+                    chunk = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    raise self._fail(f"{self.name}: model endpoint sent a chunk that is not JSON: "
+                                     f"{data[:200].decode(errors='replace')}") from None
+                if "error" in chunk:  # an error reported inside the stream
+                    error = _StatusError(chunk.get("status") or 500, chunk, None)
+                    raise self._fail(f"{self.name}: model endpoint failed mid-answer: {error.text}") from None
+                usage = chunk.get("usage")
+                if usage:
+                    prompt_tokens = usage.get("prompt_tokens")
+                    completion_tokens = usage.get("completion_tokens")
+                for choice in chunk.get("choices") or ():
+                    if choice.get("index", 0) not in (0, None):
                         continue  # n > 1 is never requested
-                    delta = choice.delta
-                    if delta is not None:
-                        if delta.content:
-                            yield TextDelta(delta.content)
-                        for call in delta.tool_calls or []:
-                            function = call.function
+                    delta = choice.get("delta")
+                    if delta:
+                        if delta.get("content"):
+                            yield TextDelta(delta["content"])
+                        for call in delta.get("tool_calls") or ():
+                            function = call.get("function") or {}
                             yield ToolCallDelta(
-                                index=indexer.index_for(call.index, call.id),
-                                id=call.id or None,
-                                name=(function.name or None) if function else None,
-                                arguments=(function.arguments or "") if function else "",
+                                index=indexer.index_for(call.get("index"), call.get("id")),
+                                id=call.get("id") or None,
+                                name=function.get("name") or None,
+                                arguments=function.get("arguments") or "",
                             )
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
+                    if choice.get("finish_reason"):
+                        finish_reason = choice["finish_reason"]
+        except ProviderError:
+            raise
         except Exception as exc:
             raise self._error(exc) from None
         finally:
-            try:
-                await response.close()
-            except Exception:
-                pass
+            response.release()
 
         reason = _FINISH_REASONS.get(finish_reason or "stop", "stop")
         if indexer.count and reason == "stop":
             reason = "tool_calls"  # some servers say "stop" after tool calls
-        yield Finish(
-            reason=reason, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-        )
+        yield Finish(reason=reason, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     # -- health -------------------------------------------------------------------------------
 
     async def check(self) -> tuple[bool, str]:
-        client = self._client_for_loop().with_options(
-            timeout=min(CHECK_TIMEOUT, self.timeout), max_retries=0
-        )
         where = self.endpoint
+        timeout = aiohttp.ClientTimeout(total=min(CHECK_TIMEOUT, self.timeout))
         try:
-            page = await client.models.list()
-        except openai.NotFoundError:
-            return True, f"{where} reachable (it has no /models)"
-        except openai.AuthenticationError:
-            return False, f"{where} rejected the API key (HTTP 401)"
-        except openai.PermissionDeniedError:
-            return False, f"{where} denied access (HTTP 403)"
-        except openai.APIStatusError as exc:
-            return False, self._scrub(f"{where} answered HTTP {exc.status_code}")
+            async with self._session_for_loop().get(where + "/models", timeout=timeout) as response:
+                if response.status == 404:
+                    return True, f"{where} reachable (it has no /models)"
+                if response.status == 401:
+                    return False, f"{where} rejected the API key (HTTP 401)"
+                if response.status == 403:
+                    return False, f"{where} denied access (HTTP 403)"
+                if response.status != 200:
+                    return False, self._scrub(f"{where} answered HTTP {response.status}")
+                page = orjson.loads(await response.read())
         except Exception as exc:
             return False, self._error(exc).args[0]
-        ids = [getattr(m, "id", "") for m in getattr(page, "data", None) or []]
+        ids = [m.get("id", "") for m in (page.get("data") if isinstance(page, dict) else None) or []
+               if isinstance(m, dict)]
         detail = f"{where} reachable, {len(ids)} model(s)"
         if self.default_model and ids:
             listed = self.default_model in ids

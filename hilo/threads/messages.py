@@ -12,15 +12,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo.files.models import File
 from hilo.identity import Principal
 from hilo.identity.policy import visible
-from hilo.kit.errors import InvalidRequest, bad_request
+from hilo.kit.db import hot
+from hilo.kit.db.session import Database
+from hilo.kit.errors import InvalidRequest, bad_request, not_found
 from hilo.kit.ids import new_id, now
-from hilo.threads.models import Message, MessageRecord
+from hilo.threads.models import Message, MessageRecord, Thread
 from hilo.threads.schemas import MessageCreate
 
 Content = str | list[dict[str, Any]]
@@ -95,9 +97,37 @@ async def insert_messages(session: AsyncSession, messages: Sequence[MessageRecor
         await session.execute(insert(Message.__table__), [x.row() for x in messages])
 
 
+_THREADS, _MESSAGES = Thread.__table__, Message.__table__
+_ACTIVE_RUN_OF = select(_THREADS.c.active_run_id).where(_THREADS.c.id == bindparam("t"))
+_INSERT_MESSAGE = insert(_MESSAGES)
+# PostgreSQL: the message goes in only while the thread exists and has no active run.
+_INSERT_IF_FREE = hot.insert_bound(
+    _MESSAGES, "m_", select(_THREADS.c.id).where(_THREADS.c.id == bindparam("t"), _THREADS.c.active_run_id.is_(None))
+    .subquery("free")).returning(_MESSAGES.c.id)
+
+
+async def add_to_free_thread(db: Database, message: MessageRecord) -> None:
+    """Insert a message on a thread with no active run (``POST /v1/threads/{id}/messages``):
+    one statement on PostgreSQL, one unit on SQLite; 404 for no thread, 400 while a run holds it."""
+    thread_id = message.thread_id
+    if db.hot.sqlite:
+        async with db.hot.unit() as unit:
+            found = await unit.fetch(_ACTIVE_RUN_OF, {"t": thread_id})
+            if found and found[0][0] is None:
+                await unit.execute(_INSERT_MESSAGE, message.row())
+                return
+    else:
+        if await db.hot.fetch(_INSERT_IF_FREE, {"t": thread_id, **hot.bind_row("m_", message.row())}):
+            return
+        found = await db.hot.fetch(_ACTIVE_RUN_OF, {"t": thread_id})
+    if not found:
+        raise not_found("thread", thread_id)
+    raise bad_request(f"Can't add messages to {thread_id} while a run {found[0][0]} is active.")
+
+
 def message_text(content: list[dict[str, Any]] | None) -> str:
     return "\n".join(part["text"]["value"] for part in content or () if part.get("type") == "text")
 
 
-__all__ = ["Content", "check_files", "content_parts", "file_ids_of", "insert_messages", "message_text",
+__all__ = ["Content", "add_to_free_thread", "check_files", "content_parts", "file_ids_of", "insert_messages", "message_text",
            "new_messages", "user_message"]
