@@ -345,3 +345,36 @@ def test_a_changed_assistant_is_never_run_stale(client, script):
     with pytest.raises(openai.NotFoundError):
         client.beta.threads.runs.create(thread_id=t.id, assistant_id=a.id,
                                         additional_messages=[{"role": "user", "content": "¿sigues ahí?"}])
+
+
+def test_ids_carry_their_creation_time():
+    from hilo.kit.ids import created_ms, new_id
+    from hilo.runs.states import POLL_AFTER_MAX_MS, POLL_AFTER_MIN_MS, poll_after_ms
+
+    before = time.time_ns() // 1_000_000
+    made = created_ms(new_id("run"))
+    assert before <= made <= time.time_ns() // 1_000_000
+    assert created_ms("asst_abc") is None and created_ms("run_" + "!" * 24) is None
+    assert poll_after_ms(0) == POLL_AFTER_MIN_MS and poll_after_ms(10**9) == POLL_AFTER_MAX_MS
+    assert poll_after_ms(400) == 100
+
+
+def test_poll_hint_on_active_runs_only(client, script):
+    """The SDK's pollers wait `openai-poll-after-ms` (1 s without it): a quick run is seen quickly."""
+    model, queue = script
+    queue({"delay": 0.6, "text": "lento"}, {"text": "rápido"})
+    a = client.beta.assistants.create(model=model)
+    t = client.beta.threads.create(messages=[{"role": "user", "content": "x"}])
+    run = client.beta.threads.runs.create(thread_id=t.id, assistant_id=a.id)
+    poll(client, t.id, run.id, {"in_progress"})
+    raw = client.beta.threads.runs.with_raw_response.retrieve(run.id, thread_id=t.id)
+    hint = int(raw.headers["openai-poll-after-ms"])
+    assert 25 <= hint <= 1000
+    done = poll(client, t.id, run.id, {"completed"})
+    raw = client.beta.threads.runs.with_raw_response.retrieve(done.id, thread_id=t.id)
+    assert "openai-poll-after-ms" not in raw.headers
+    client.beta.threads.messages.create(thread_id=t.id, role="user", content="y")
+    began = time.monotonic()
+    run = client.beta.threads.runs.create_and_poll(thread_id=t.id, assistant_id=a.id)  # default interval
+    assert run.status == "completed"
+    assert time.monotonic() - began < 0.9  # well under the SDK's 1 s default

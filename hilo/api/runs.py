@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import time
+
+from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from hilo.api.deps import PageDep, PrincipalDep, RunsDep, SessionDep
 from hilo.api.streaming import stream_turn
+from hilo.kit.ids import created_ms
 from hilo.kit.pagination import get_or_404, page_of, paginate
 from hilo.runs import objects
 from hilo.runs.models import Run, RunStep
 from hilo.runs.schemas import RunCreate, RunUpdate, SubmitToolOutputs, options_of
 from hilo.runs.service import Turn
+from hilo.runs.states import RUNNING, poll_after_ms
 from hilo.threads.models import Thread
 
 router = APIRouter(prefix="/v1/threads/{thread_id}/runs", tags=["runs"])
@@ -34,9 +38,19 @@ async def list_runs(thread_id: str, session: SessionDep, page: PageDep):
     return page_of([objects.run(r) for r in rows], more)
 
 
+def _poll_hint(response: Response, run) -> None:
+    """Tell an SDK poller when to look again (``openai-poll-after-ms``, see runs.states)."""
+    if run.status in RUNNING or run.status == "cancelling":
+        born = created_ms(run.id)
+        age = time.time_ns() // 1_000_000 - born if born else 0
+        response.headers["openai-poll-after-ms"] = str(poll_after_ms(age))
+
+
 @router.get("/{run_id}")
-async def retrieve_run(thread_id: str, run_id: str, runs: RunsDep):
-    return objects.run(await runs.run_in(thread_id, run_id))
+async def retrieve_run(thread_id: str, run_id: str, runs: RunsDep, response: Response):
+    run = await runs.run_in(thread_id, run_id)
+    _poll_hint(response, run)
+    return objects.run(run)
 
 
 @router.post("/{run_id}")

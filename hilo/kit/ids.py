@@ -44,6 +44,18 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{base64.b32hexencode(bits.to_bytes(15, 'big')).decode().lower()}"
 
 
+def created_ms(object_id: str) -> int | None:
+    """The Unix millisecond an id was made at (None for an id hilo did not make)."""
+    _prefix, _, body = object_id.rpartition("_")
+    if len(body) != 24:
+        return None
+    try:
+        bits = int.from_bytes(base64.b32hexdecode(body.upper()), "big")
+    except ValueError:
+        return None
+    return bits >> 70  # the low 50 bits of the ms clock: good until the year 37,648
+
+
 def now() -> int:
     """Unix seconds: every ``created_at``/``*_at`` column."""
     return int(time.time())

@@ -69,11 +69,14 @@ class LocalExecutor:
             self._slots.release()
 
     def cancel(self, run_id: str, reason: str) -> bool:
+        """Cancel a task once: a second cancel (the sweeper seeing ``cancelling``, an expiry)
+        would interrupt the task while it writes its end, leaving the run ``cancelling``."""
         task = self._tasks.get(run_id)
         if task is None or task.done():
             return False
-        self.reasons[run_id] = reason
-        task.cancel()
+        if run_id not in self.reasons:
+            self.reasons[run_id] = reason
+            task.cancel()
         return True
 
     def reason(self, run_id: str) -> str | None:

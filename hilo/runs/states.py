@@ -33,6 +33,18 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 # The timestamp column each terminal status stamps.
 STAMP = {"failed": "failed_at", "cancelled": "cancelled_at", "completed": "completed_at"}
 
+# The SDKs' pollers (``create_and_poll``, ``poll``) wait ``openai-poll-after-ms`` between reads
+# of an active run (1 s when absent). hilo says a quarter of the run's age, 25 ms to 1 s: a
+# run done in milliseconds is read back in about 25 ms, a long one costs about 16 reads per
+# 25-fold of its duration, and no answer waits more than a fifth of its time to be seen.
+POLL_AFTER_MIN_MS, POLL_AFTER_MAX_MS = 25, 1000
+
+
+def poll_after_ms(age_ms: int) -> int:
+    return max(POLL_AFTER_MIN_MS, min(POLL_AFTER_MAX_MS, age_ms // 4))
+
+
 TERMINAL_EVENTS = frozenset({f"thread.run.{s}" for s in (*TERMINAL, "requires_action")})
 
-__all__ = ["ACTIVE", "ALLOWED", "RUNNING", "STAMP", "TERMINAL", "TERMINAL_EVENTS"]
+__all__ = ["ACTIVE", "ALLOWED", "POLL_AFTER_MAX_MS", "POLL_AFTER_MIN_MS", "RUNNING", "STAMP", "TERMINAL",
+           "TERMINAL_EVENTS", "poll_after_ms"]
