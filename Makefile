@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
-	$(BIN)/python bench/turns.py --db both
+	$(BIN)/python bench/turns.py --snapshot --db both
 
 clean:
 	rm -rf $(VENV) hilo.db hilo-data
