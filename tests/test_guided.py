@@ -182,10 +182,20 @@ def test_list_results_repeat_their_line_and_empty_lists_say_so(guided):
 
 
 def test_errors_are_stated_honestly_and_unfit_outputs_are_listed(guided):
+    # a tool's own sentence (a ToolError) in the reply's language is the answer
     error = guided.decide(tool_result("get_forex_price", {"error": "no tengo la tasa de ABC/XYZ"}, MENTOR))
-    assert error.text == "Lo siento, no pude obtener ese dato. La herramienta respondió: no tengo la tasa de ABC/XYZ"
+    assert error.text == "no tengo la tasa de ABC/XYZ"
+    # anything else (another language, an internal failure, a timeout, bad arguments) is an apology
+    # with what to try, and none of the detail
+    for output in ({"error": "the exchange rejected the request: ExchangeNotAvailable"},
+                   {"error": "the tool get_forex_price failed because of an internal problem", "error_type": "internal"},
+                   {"error": "the tool get_forex_price did not answer in time", "error_type": "timeout"},
+                   {"error": "invalid arguments for get_forex_price: pair: Field required", "error_type": "invalid_arguments"}):
+        text = guided.decide(tool_result("get_forex_price", output, MENTOR)).text
+        assert text.startswith("Lo siento") and "intenta" in text.lower() or "otra forma" in text, text
+        assert not any(w in text for w in ("Exchange", "tool", "error", "Field", "get_forex_price")), text
     odd = guided.decide(tool_result("get_crypto_price", {"base": "BTC", "last": 5.5}, MENTOR))
-    assert odd.text == "base: BTC, last: 5.5"
+    assert odd.text == "Esto es lo que obtuve: base: BTC; last: 5,5."
 
 
 def test_render_never_invents():

@@ -29,6 +29,10 @@ class ModelRequest:
     # Who answers: the run's assistant (hilo.tools.AssistantInfo: id, name, metadata). Model
     # providers ignore it; the guided provider answers as that assistant (its pack profile).
     assistant: Any = None
+    # The tool calls of the thread's earlier runs ({"name", "arguments", "output"}, oldest
+    # first), for a provider that sets ``wants_earlier_tools`` (the guided provider resolves
+    # "el más barato" against what it listed last). Empty for every other provider.
+    earlier_tools: list[dict[str, Any]] = field(default_factory=list)
 
 
 def sampling_options(request: ModelRequest) -> dict[str, Any]:

@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 
 from hilo.kit.ids import new_id
-from hilo.nlu import embed
+from hilo.nlu import dialogue, embed
 from hilo.nlu import lang as language
 from hilo.nlu.embed import Embedder
 from hilo.nlu.parsers import Param, Parsers
-from hilo.nlu.render import describe, render
+from hilo.nlu.render import render, sentence
 from hilo.providers.base import Finish, ModelEvent, ModelRequest, TextDelta, ToolCallDelta
 from hilo.tools import ToolRegistry
 
@@ -47,6 +47,9 @@ HELP_EXAMPLES = [
     "help", "how does this work?", "thanks", "who are you?", "bye", "I don't understand",
 ]
 STRONG_BONUS = 0.02  # per distinctive argument (ticker, pair, URL, file id) the message gives
+BARE_TOOL_SLACK = 0.04  # how much lower the bar is for a tool known only by its description
+MAX_CLAUSES = 4  # clauses of one message routed on their own (each costs one query embedding)
+CLAUSE_MARGIN = 0.01  # a clause must beat the whole message by this much to be the one routed
 # Decisions run on the embedding engine's own thread (see hilo.nlu.embed): the query
 # embedding inside needs no second hand-off.
 _EXECUTOR = embed.EXECUTOR
@@ -99,6 +102,7 @@ class _Index:
 class GuidedProvider:
     name = "guided"
     supports_images = False
+    wants_earlier_tools = True  # resolves follow-ups against what earlier runs listed
     context_tokens = 32768
 
     def __init__(
@@ -161,9 +165,12 @@ class GuidedProvider:
         text = _last_user_text(request)
         lang = self._language(request, profile, text)
         messages = request.messages
-        if messages and messages[-1].get("role") == "tool":
-            return Decision("phrase", self._phrase(messages, lang), lang=lang)
         tools = {} if request.tool_choice == "none" else _schemas(request)
+        if messages and messages[-1].get("role") == "tool":
+            second = self._second_question(messages, text, tools, profile, lang)
+            if second is not None:
+                return second
+            return Decision("phrase", self._phrase(messages, lang), lang=lang)
         pending = self._pending(messages, tools, lang)
         if pending is not None:
             decision = self._resolve_pending(pending, text, tools, lang)
@@ -171,18 +178,133 @@ class GuidedProvider:
                 return decision
         forced = _forced(request.tool_choice)
         if forced in tools:
-            return self._call(forced, tools[forced], text, lang, 1.0)
-        route, score = self._route(text, tools, profile)
-        confident = score >= self.threshold
+            return self._call(forced, tools[forced], text, text, lang, 1.0)
+        shown = _Shown.of(request.earlier_tools, messages)
+        route, score, clause = self._route_clauses(text, tools, profile)
+        confident = self._confident(route, score, tools)
+        follow = self._follow_up(text, tools, shown, route if confident else None, lang)
+        if follow is not None:
+            return follow
         if route != HELP and (confident or request.tool_choice == "required"):
-            return self._call(route, tools[route], text, lang, score)
+            return self._call(route, tools[route], text, clause, lang, score, shown)
         return Decision(HELP, self._help(profile, tools, lang), score=score, lang=lang, confident=confident)
 
-    def _call(self, name: str, schema: dict, text: str, lang: str, score: float) -> Decision:
-        args, missing = self.parsers.parse_arguments(schema.get("parameters") or {}, text)
+    def _confident(self, route: str, score: float, tools: dict[str, dict]) -> bool:
+        if route == HELP:
+            return False
+        if score >= self.threshold:
+            return True
+        # A tool described only by its schema (a client function: no examples) is compared with
+        # its description, often in another language than the message: a lower bar.
+        return not getattr(self.tools.get(route), "examples", None) and score >= self.threshold - BARE_TOOL_SLACK
+
+    def _call(self, name: str, schema: dict, text: str, clause: str, lang: str, score: float,
+              shown: _Shown | None = None) -> Decision:
+        parameters = schema.get("parameters") or {}
+        args, missing = self.parsers.parse_arguments(parameters, text)
+        if clause != text:  # free text comes from the clause that asked for this tool
+            for param in self.parsers.params_of(parameters):
+                if param.kind == "text":
+                    value = self.parsers.parse_value(param, clause)
+                    if value is None:
+                        args.pop(param.name, None)
+                    else:
+                        args[param.name] = value
+            missing = [p for p in self.parsers.params_of(parameters) if p.required and p.name not in args]
+        if shown is not None and shown.last is not None and shown.last[0] == name:
+            args, missing = self._refine(parameters, shown.last[1], text, args, missing)
         if missing:
             return Decision(name, self.question(missing[0], lang), score=score, lang=lang)
         return Decision(name, arguments=args, score=score, lang=lang)
+
+    def _refine(self, parameters: dict, last: dict, text: str, args: dict, missing: list[Param]):
+        """The same tool again: a message that only changes some arguments ("solo virtuales",
+        "no, mejor avanzado") keeps the others of the last call."""
+        params = self.parsers.params_of(parameters)
+        texts = {p.name for p in params if p.kind == "text"}
+        says_text = any(n in args for n in texts)
+        changes = {k: v for k, v in args.items() if last.get(k) != v}
+        correcting = dialogue.corrects(text)
+        if not changes or (says_text and not correcting):
+            return args, missing
+        meant = dialogue.meant(text) if correcting else None
+        merged = {k: v for k, v in last.items() if k in {p.name for p in params}}
+        merged.update(args)
+        if meant and texts:
+            for param in params:
+                if param.kind == "text":
+                    value = self.parsers.parse_value(param, meant)
+                    if value is not None:
+                        merged[param.name] = value
+        return merged, [p for p in params if p.required and p.name not in merged]
+
+    def _route_clauses(self, text: str, tools: dict[str, dict], profile: Profile | None) -> tuple[str, float, str]:
+        """The best tool for the message or for one of its clauses (a message with two
+        questions is routed by the one a tool answers best)."""
+        route, score = self._route(text, tools, profile)
+        best = (route, score, text)
+        parts = dialogue.clauses(text)
+        if len(parts) > 1:
+            for part in parts[:MAX_CLAUSES]:
+                r, sc = self._route(part, tools, profile)
+                if r != HELP and (best[0] == HELP or sc > best[1] + CLAUSE_MARGIN):
+                    best = (r, sc, part)
+            if best[0] == route and best[2] != text:
+                best = (route, max(score, best[1]), best[2])
+        return best
+
+    def _follow_up(self, text: str, tools: dict[str, dict], shown: _Shown, route: str | None,
+                   lang: str) -> Decision | None:
+        """A message about what was just shown: an item by position, price, name or "ese"."""
+        if not tools or (shown.items is None and shown.focus is None):
+            return None
+        if route is not None:
+            schema = tools[route]
+            args, missing = self.parsers.parse_arguments(schema.get("parameters") or {}, text)
+            if not missing and self._ids_of(schema):
+                return None  # it names the item itself ("el curso 5")
+        ref = dialogue.reference(text, shown.items, shown.focus)
+        if ref is None:
+            return None
+        item_id = dialogue.id_of(ref.item)
+        for name, schema in tools.items():
+            ids = self._ids_of(schema)
+            if len(ids) != 1:
+                continue
+            parameters = schema.get("parameters") or {}
+            args, missing = self.parsers.parse_arguments(parameters, text)
+            args[ids[0].name] = item_id
+            missing = [p for p in missing if p.name != ids[0].name]
+            if missing:
+                return Decision(name, self.question(missing[0], lang), lang=lang)
+            return Decision(name, arguments=args, lang=lang)
+        return None
+
+    def _ids_of(self, schema: dict) -> list[Param]:
+        return [p for p in self.parsers.params_of(schema.get("parameters") or {})
+                if p.required and p.kind in ("int_id", "str_id")]
+
+    def _second_question(self, messages: list[dict], text: str, tools: dict[str, dict],
+                         profile: Profile | None, lang: str) -> Decision | None:
+        """After a tool answered: another question of the same message that a tool answers."""
+        made = _calls_since_user(messages)
+        if len(made) != 1 or not tools:
+            return None
+        parts = dialogue.clauses(text)
+        if len(parts) < 2:
+            return None
+        first_name, first_args = made[0]
+        for part in parts[:MAX_CLAUSES]:
+            route, score = self._route(part, tools, profile)
+            if not self._confident(route, score, tools):
+                continue
+            args, missing = self.parsers.parse_arguments(tools[route].get("parameters") or {}, part)
+            if missing or not args:
+                continue
+            if route == first_name and all(first_args.get(k) == v for k, v in args.items()):
+                continue
+            return Decision(route, arguments=args, score=score, lang=lang)
+        return None
 
     def _route(self, text: str, tools: dict[str, dict], profile: Profile | None) -> tuple[str, float]:
         if not text.strip():
@@ -242,41 +364,48 @@ class GuidedProvider:
 
     # ------------------------------------------------------------------ replies
     def _phrase(self, messages: list[dict], lang: str) -> str:
-        start = len(messages)
-        while start > 0 and messages[start - 1].get("role") == "tool":
-            start -= 1
-        calls = messages[start - 1].get("tool_calls") or [] if start > 0 else []
-        names = {c["id"]: c["function"]["name"] for c in calls}
-        parts = [self._phrase_one(names.get(m.get("tool_call_id")), m.get("content"), lang)
-                 for m in messages[start:]]
+        names: dict[str, tuple[str, str]] = {}
+        parts = []
+        for message in messages[_last_user_index(messages) + 1:]:
+            for call in message.get("tool_calls") or []:
+                names[call["id"]] = (call["function"]["name"], call["function"].get("arguments") or "")
+            if message.get("role") == "tool":
+                name, arguments = names.get(message.get("tool_call_id"), (None, ""))
+                parts.append(self._phrase_one(name, arguments, message.get("content"), lang))
         return "\n\n".join(p for p in parts if p)
 
-    def _phrase_one(self, name: str | None, content: Any, lang: str) -> str:
+    def _phrase_one(self, name: str | None, arguments: str, content: Any, lang: str) -> str:
         raw = _text(content)
         try:
             output = json.loads(raw)
         except ValueError:
-            return raw
+            return sentence(name, _json_object(arguments), raw, lang)
         if isinstance(output, dict) and "error" in output:
-            return error_sentence(output["error"], lang)
+            return error_sentence(output, lang)
         templates = getattr(self.tools.get(name or ""), "template", None) or {}
         for template in filter(None, [templates.get(lang), *templates.values()]):
             text = render(template, output)
             if text:
                 return text
-        return describe(output, lang)
+        return sentence(name, _json_object(arguments), output, lang)
 
     def _help(self, profile: Profile | None, tools: dict[str, dict], lang: str) -> str:
         if profile and profile.help:
             return profile.help
-        abilities = [s.get("description") or n.replace("_", " ") for n, s in tools.items()]
-        if lang == "es":
-            if not abilities:
-                return ("Ahora no hay un modelo de lenguaje disponible y este asistente no tiene "
-                        "herramientas, así que no puedo responder a eso.")
+        es = lang == "es"
+        if not tools:
+            return NO_TOOLS[0 if es else 1]
+        abilities = []
+        for name, schema in tools.items():
+            description = (schema.get("description") or "").strip().rstrip(".")
+            said_in = language.detect(description) if description else None
+            if description and (said_in == lang or (said_in is None and lang == "en")) and len(description) <= 160:
+                abilities.append(description)
+            else:  # never quote a description in another language: name the tool and what it needs
+                needs = [p.name for p in self.parsers.params_of(schema.get("parameters") or {}) if p.required]
+                abilities.append(f"«{name}»" + (f" ({', '.join(needs)})" if needs else ""))
+        if es:
             return "Puedo ayudarte con: " + "; ".join(abilities) + ". ¿Qué necesitas?"
-        if not abilities:
-            return "No language model is available right now and this assistant has no tools, so I cannot answer that."
         return "I can help with: " + "; ".join(abilities) + ". What do you need?"
 
     def _profile(self, request: ModelRequest) -> Profile | None:
@@ -327,10 +456,41 @@ def question(param: Param, lang: str) -> str:
             else f"I need this: {param.description}. What is it?")
 
 
-def error_sentence(error: Any, lang: str) -> str:
-    if lang == "es":
-        return f"Lo siento, no pude obtener ese dato. La herramienta respondió: {error}"
-    return f"Sorry, I could not get that. The tool said: {error}"
+NO_TOOLS = (
+    "¡Hola! Ahora mismo respondo sin un modelo de lenguaje y este asistente no tiene herramientas, "
+    "así que solo puedo saludarte y contarte esto: para conversaciones completas, quien administra "
+    "el servidor puede conectar un modelo (HILO_LLM_API_KEY y HILO_LLM_MODEL para OpenAI, o "
+    "HILO_LLM_BASE_URL para uno local como Ollama) o darle herramientas a este asistente.",
+    "Hello! I am answering without a language model right now and this assistant has no tools, so "
+    "all I can do is greet you and say this: for full conversations, whoever runs the server can "
+    "connect a model (HILO_LLM_API_KEY and HILO_LLM_MODEL for OpenAI, or HILO_LLM_BASE_URL for a "
+    "local one such as Ollama) or give this assistant tools.",
+)
+_APOLOGY = {
+    "internal": ("Lo siento, no pude consultarlo ahora por un problema interno. Intenta de nuevo en "
+                 "unos minutos o pregúntamelo de otra forma.",
+                 "Sorry, I could not look that up just now because of an internal problem. Please try "
+                 "again in a few minutes, or ask me in another way."),
+    "timeout": ("Lo siento, la consulta tardó demasiado y no obtuve respuesta. Intenta de nuevo en unos minutos.",
+                "Sorry, that took too long and I got no answer. Please try again in a few minutes."),
+    "invalid_arguments": ("Lo siento, no entendí bien los datos de tu pregunta. ¿Me la dices de otra forma?",
+                          "Sorry, I did not get the details of your question right. Could you say it another way?"),
+}
+
+
+def error_sentence(output: Any, lang: str) -> str:
+    """A tool's error, for the customer: a tool's own sentence when it wrote one in the reply's
+    language (a :class:`~hilo.tools.ToolError`), else a short apology and what to try."""
+    es = lang == "es"
+    error = output.get("error") if isinstance(output, dict) else output
+    kind = output.get("error_type") if isinstance(output, dict) else None
+    if kind in _APOLOGY:
+        return _APOLOGY[kind][0 if es else 1]
+    message = str(error or "").strip()
+    said_in = language.detect(message)
+    if message and len(message) <= 400 and (said_in == lang or (said_in is None and not es)):
+        return message
+    return _APOLOGY["internal"][0 if es else 1]
 
 
 # ---------------------------------------------------------------------- request helpers
@@ -340,6 +500,60 @@ def _text(content: Any) -> str:
     if isinstance(content, list):
         return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
     return "" if content is None else str(content)
+
+
+def _last_user_index(messages: list[dict]) -> int:
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].get("role") == "user":
+            return i
+    return -1
+
+
+def _json_object(arguments: str) -> dict[str, Any]:
+    try:
+        value = json.loads(arguments) if arguments else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _calls_since_user(messages: list[dict]) -> list[tuple[str, dict]]:
+    return [(c["function"]["name"], _json_object(c["function"].get("arguments") or ""))
+            for m in messages[_last_user_index(messages) + 1:] for c in m.get("tool_calls") or []]
+
+
+@dataclass(slots=True)
+class _Shown:
+    """What the conversation showed last: the items of its last list, the item of its last
+    detail, and its last call (name, arguments)."""
+
+    items: list[dict[str, Any]] | None = None
+    focus: dict[str, Any] | None = None
+    last: tuple[str, dict[str, Any]] | None = None
+
+    @classmethod
+    def of(cls, earlier: list[dict[str, Any]], messages: list[dict]) -> _Shown:
+        shown = cls()
+        calls = list(earlier)
+        outputs = {m.get("tool_call_id"): m.get("content") for m in messages if m.get("role") == "tool"}
+        for m in messages:
+            for c in m.get("tool_calls") or []:
+                calls.append({"name": c["function"]["name"], "arguments": c["function"].get("arguments") or "",
+                              "output": outputs.get(c["id"])})
+        for call in calls:
+            try:
+                output = json.loads(_text(call.get("output"))) if call.get("output") else None
+            except ValueError:
+                output = None
+            if isinstance(output, dict) and "error" in output:
+                continue
+            shown.last = (call["name"], _json_object(call.get("arguments") or ""))
+            items = dialogue.items_of(output)
+            if items:
+                shown.items, shown.focus = items, None
+            elif isinstance(output, dict) and dialogue.id_of(output) is not None:
+                shown.focus = output
+        return shown
 
 
 def _last_user_text(request: ModelRequest) -> str:

@@ -99,6 +99,7 @@ class _Setup:
     schemas: list[dict[str, Any]]
     tools_tokens: int
     assistant: AssistantInfo
+    earlier: list[dict[str, Any]] | None = None  # the thread's earlier tool calls, once read
 
 
 @dataclass(slots=True)
@@ -110,6 +111,7 @@ class _Output:
     calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     tool_step_id: str | None = None
     finish: Finish | None = None
+    tool_errors: list[str] = field(default_factory=list)  # what failed inside server tools (the step's last_error)
 
 
 class RunEngine:
@@ -303,10 +305,11 @@ class RunEngine:
                 max_tokens=run.max_completion_tokens,
                 response_format=run.response_format if isinstance(run.response_format, dict) else None,
                 assistant=setup.assistant,
+                earlier_tools=await self._earlier(run, setup, setup.provider),
             )
             out = _Output()
             outs.append(out)
-            setup.provider = await self._call_with_fallback(run, setup.provider, request, out)
+            setup.provider = await self._call_with_fallback(run, setup, request, out)
             finish = out.finish or Finish()
             run.usage = _add_usage(
                 run.usage, finish.prompt_tokens or context.prompt_tokens,
@@ -324,7 +327,7 @@ class RunEngine:
                 out.calls = {0: calls[0]}
             ours = [c for c in calls if c["function"]["name"] in setup.server]
             if ours:
-                await self._run_server_tools(run, state, ours, setup)
+                await self._run_server_tools(run, state, ours, setup, out)
             if any(c["function"]["name"] not in setup.server for c in calls):
                 return await self._require_action(run, state, out, run.usage)
             await self._record_tool_round(run, state, out)
@@ -333,13 +336,21 @@ class RunEngine:
             code="server_error",
         )
 
+    async def _earlier(self, run: RunRecord, setup: _Setup, provider: ModelProvider) -> list[dict[str, Any]]:
+        if not getattr(provider, "wants_earlier_tools", False):
+            return []
+        if setup.earlier is None:
+            setup.earlier = await self.store.earlier_tool_calls(run.thread_id, run.id)
+        return setup.earlier
+
     async def _call_with_fallback(
-        self, run: RunRecord, provider: ModelProvider, request: ModelRequest, out: _Output
+        self, run: RunRecord, setup: _Setup, request: ModelRequest, out: _Output
     ) -> ModelProvider:
         """Call the model; when it fails before saying anything, the fallback answers.
 
         Returns the provider that answered, which stays in charge for the rest of the run.
         """
+        provider = setup.provider
         try:
             await self._call_model(run, provider, request, out)
             return provider
@@ -355,6 +366,8 @@ class RunEngine:
             meta["hilo_fallback"] = f"{fallback.name}: {provider.name} failed ({code})"[:512]
             await self.store.set_metadata(run.id, meta)
             run.metadata_ = meta
+        if not request.earlier_tools:
+            request.earlier_tools = await self._earlier(run, setup, fallback)
         await self._call_model(run, fallback, request, out)
         return fallback
 
@@ -362,7 +375,16 @@ class RunEngine:
         scope = run.caller_scope or ("admin" if run.user_id is None else "user")
         return Principal(user_id=run.user_id, scope=scope, via="run")
 
-    async def _run_server_tools(self, run: RunRecord, state: _State, calls: list[dict], setup: _Setup) -> None:
+    def _scrub(self, text: str, limit: int = 1000) -> str:
+        """A failure's text with no configured secret in it, cut to ``limit`` characters."""
+        for name, info in type(self.settings).model_fields.items():
+            secret = getattr(self.settings, name, None) if info.repr is False else None
+            if isinstance(secret, str) and len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text if len(text) <= limit else text[:limit] + "..."
+
+    async def _run_server_tools(self, run: RunRecord, state: _State, calls: list[dict], setup: _Setup,
+                                out: _Output) -> None:
         context = ToolContext(caller=self._caller(run), assistant=setup.assistant, run_id=run.id,
                               thread_id=run.thread_id, services=self.services)
 
@@ -374,10 +396,15 @@ class RunEngine:
             try:
                 output = await asyncio.wait_for(tool.invoke(call["function"]["arguments"], context), tool.timeout)
             except TimeoutError:
-                output = json.dumps({"error": f"the tool {tool.name} did not answer within {tool.timeout:g} s"})
+                out.tool_errors.append(f"{tool.name}: no answer within {tool.timeout:g} s")
+                output = json.dumps({"error": f"the tool {tool.name} did not answer in time", "error_type": "timeout"})
             except Exception as exc:  # a tool failure is the model's business, not a crash
+                # The detail goes to the log and the step's last_error; the model (and so the
+                # customer) gets a sentence with no internals in it.
                 log.exception("tool %s failed in run %s", tool.name, run.id)
-                output = json.dumps({"error": f"the tool {tool.name} failed: {type(exc).__name__}: {exc}"})
+                out.tool_errors.append(self._scrub(f"{tool.name}: {type(exc).__name__}: {exc}"))
+                output = json.dumps({"error": f"the tool {tool.name} failed because of an internal problem",
+                                     "error_type": "internal"})
             if isinstance(output, ToolResult):
                 state.annotations.extend(output.annotations)
                 output = output.output
@@ -482,6 +509,7 @@ class RunEngine:
             created_at=now(), type="tool_calls", status=status,
             step_details={"type": "tool_calls", "tool_calls": [out.calls[i] for i in sorted(out.calls)]},
             metadata_={},
+            last_error={"code": "server_error", "message": "; ".join(out.tool_errors)[:2000]} if out.tool_errors else None,
         )
 
     def _close(self, state: _State | None, out: _Output, status: str, usage: dict | None) -> None:

@@ -84,6 +84,13 @@ _RUNS_DUE = select(*_RUN_COLUMNS).where(_RUNS.c.status.in_([literal(s) for s in 
 _CANCELLING = select(_RUNS.c.id).where(_RUNS.c.status == literal("cancelling"))
 _TOOL_STEPS = (select(*_STEP_COLUMNS).where(_STEPS.c.run_id == bindparam("run"), _STEPS.c.type == literal("tool_calls"))
                .order_by(_STEPS.c.id))
+# The tool steps of a thread's last runs before this one (both reads are indexed: runs by
+# thread and id, steps by run).
+_EARLIER_RUNS = (select(_RUNS.c.id).where(_RUNS.c.thread_id == bindparam("thread"), _RUNS.c.id < bindparam("run"))
+                 .order_by(_RUNS.c.id.desc()).limit(bindparam("runs")).scalar_subquery())
+_EARLIER_TOOL_STEPS = (select(_STEPS.c.step_details).where(_STEPS.c.run_id.in_(_EARLIER_RUNS),
+                                                           _STEPS.c.type == literal("tool_calls"))
+                       .order_by(_STEPS.c.id))
 _OPEN_TOOL_STEP = select(*_STEP_COLUMNS).where(
     _STEPS.c.run_id == bindparam("run"), _STEPS.c.type == literal("tool_calls"), _STEPS.c.status == literal("in_progress"))
 _ASSISTANT_BY_ID = select(*_ASSISTANT_COLUMNS).where(_ASSISTANTS.c.id == bindparam("id"))
@@ -174,6 +181,19 @@ class RunStore:
     async def tool_steps(self, run_id: str) -> list[RunStepRecord]:
         rows = await self.hot.fetch(_TOOL_STEPS, {"run": run_id})
         return [RunStepRecord.from_values(r) for r in rows]
+
+    async def earlier_tool_calls(self, thread_id: str, run_id: str, runs: int = 3) -> list[dict[str, Any]]:
+        """The tool calls (name, arguments, output) of the thread's last ``runs`` runs before
+        this one, oldest first: what a stateless provider needs to resolve a follow-up."""
+        rows = await self.hot.fetch(_EARLIER_TOOL_STEPS, {"thread": thread_id, "run": run_id, "runs": runs})
+        calls = []
+        for (details,) in rows:
+            for call in (details or {}).get("tool_calls", []):
+                function = call.get("function") or {}
+                if function.get("name"):
+                    calls.append({"name": function["name"], "arguments": function.get("arguments") or "",
+                                  "output": function.get("output")})
+        return calls
 
     async def cancelling(self) -> set[str]:
         """Ids of the runs someone asked to cancel (a handful at most: an indexed read)."""

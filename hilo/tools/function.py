@@ -94,12 +94,13 @@ class FunctionTool:
             if not isinstance(args, dict):
                 raise ValueError("arguments must be a JSON object")
         except ValueError as exc:
-            return json.dumps({"error": f"invalid JSON arguments: {exc}"})
+            return json.dumps({"error": f"invalid JSON arguments: {exc}", "error_type": "invalid_arguments"})
         try:
             result = await self.call(args, context)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
-            return json.dumps({"error": f"invalid arguments for {self.name}: {problems}"}, ensure_ascii=False)
+            return json.dumps({"error": f"invalid arguments for {self.name}: {problems}",
+                               "error_type": "invalid_arguments"}, ensure_ascii=False)
         except ToolError as exc:
             return json.dumps({"error": str(exc)}, ensure_ascii=False)
         if isinstance(result, str | ToolResult):

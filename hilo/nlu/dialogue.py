@@ -1,0 +1,165 @@
+"""What a message does in a conversation, beyond its words: its clauses, whether it refers to
+something already shown ("el más barato", "el segundo", "¿y el de negocios?", "ese"), and
+whether it corrects the last request ("no, mejor avanzado", "perdón, quise decir excel").
+
+Pure functions over text and plain JSON (the tool outputs a conversation produced), in Spanish
+and English. The guided provider decides what to do with them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from hilo.nlu.lang import fold
+
+# ---------------------------------------------------------------------- clauses
+_SPLIT = re.compile(r"[?!.;\n]+|¿|¡")
+
+
+def clauses(text: str) -> list[str]:
+    """The sentences and questions of a message, in order ("¿tienen inglés? ¿cuánto cuestan?"
+    -> ["tienen inglés", "cuánto cuestan"]); the message itself when it has one."""
+    parts = [" ".join(p.split()) for p in _SPLIT.split(text)]
+    parts = [p.strip(" ,") for p in parts if len(p.strip(" ,")) > 1]
+    return parts or [text.strip()]
+
+
+# ---------------------------------------------------------------------- references
+_ORDINALS = {
+    "primero": 0, "primer": 0, "primera": 0, "1ro": 0, "1o": 0, "first": 0, "1st": 0,
+    "segundo": 1, "segunda": 1, "2do": 1, "2o": 1, "second": 1, "2nd": 1,
+    "tercero": 2, "tercer": 2, "tercera": 2, "3ro": 2, "3o": 2, "third": 2, "3rd": 2,
+    "cuarto": 3, "cuarta": 3, "4to": 3, "fourth": 3, "4th": 3,
+    "quinto": 4, "quinta": 4, "5to": 4, "fifth": 4, "5th": 4,
+    "ultimo": -1, "ultima": -1, "last": -1, "penultimo": -2, "penultima": -2,
+}
+_ORDINAL = re.compile(r"(?<![\wñ])(?:el|la|the|del|de la|al)?\s*(" + "|".join(sorted(_ORDINALS, key=len, reverse=True))
+                      + r")(?![\wñ])")
+_CHEAP = re.compile(r"(?<![\wñ])(?:mas|menos)\s+(?:barat[oa]s?|economic[oa]s?|asequibles?|caro)"
+                    r"|(?<![\wñ])(?:cheapest|least expensive|lowest price|menor precio|precio mas bajo)(?![\wñ])")
+_DEAR = re.compile(r"(?<![\wñ])mas\s+(?:car[oa]s?|costos[oa]s?)|(?<![\wñ])(?:most expensive|priciest|"
+                   r"highest price|mayor precio|precio mas alto)(?![\wñ])")
+_THAT = re.compile(r"(?<![\wñ])(?:ese|esa|este|esta|eso|aquel|aquella|that one|this one|it)(?![\wñ])")
+_OF_THE = re.compile(r"(?<![\wñ])(?:el|la|los|las|uno|una)\s+(?:de|del|para|sobre|en)\s+(.+)$"
+                     r"|(?<![\wñ])the\s+(.+?)\s+one(?![\wñ])|(?<![\wñ])the one (?:about|for|on|in|with)\s+(.+)$")
+_NAME_FIELDS = ("nombre", "name", "title", "titulo", "descripcion", "description", "categoria", "category")
+_PRICE_FIELDS = ("precio", "price", "amount", "monto", "valor", "cost", "costo")
+_LIST_STOP = set(fold(
+    "cuanto cuesta cuestan vale valen precio horario dura duracion cuando empieza inicia y el la los las "
+    "de del en un una es que cual me dame dime mas info informacion sobre ese esa curso cursos how much "
+    "is the of about more tell me price one"
+).split())
+
+
+@dataclass(slots=True)
+class Reference:
+    """An item of an earlier list (or the item last shown) that a message points at."""
+
+    item: dict[str, Any]
+    how: str  # "cheapest" | "priciest" | "position" | "name" | "that"
+
+
+def items_of(output: Any) -> list[dict[str, Any]] | None:
+    """The listed items of a tool output: its list of objects that carry an id."""
+    if isinstance(output, list):
+        candidates = [output]
+    elif isinstance(output, dict):
+        candidates = [v for v in output.values() if isinstance(v, list)]
+    else:
+        return None
+    for items in candidates:
+        if items and all(isinstance(i, dict) and id_of(i) is not None for i in items):
+            return items
+    return None
+
+
+def id_of(item: dict[str, Any]) -> Any:
+    for key, value in item.items():
+        if (key == "id" or key.endswith("_id")) and isinstance(value, int | str) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _price(item: dict[str, Any]) -> float | None:
+    for key in _PRICE_FIELDS:
+        value = item.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9ñ]+", fold(text)) if len(w) > 2}
+
+
+def _stem(word: str) -> str:
+    return word[:-2] if len(word) > 5 and word.endswith("es") else word[:-1] if len(word) > 4 and word.endswith("s") else word
+
+
+def by_name(text: str, items: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The one item whose name or description shares the most words with the text (none on a tie)."""
+    wanted = {_stem(w) for w in _words(text) - _LIST_STOP}
+    if not wanted:
+        return None
+    scored = []
+    for item in items:
+        name = " ".join(str(item.get(f, "")) for f in _NAME_FIELDS[:4])
+        rest = " ".join(str(item.get(f, "")) for f in _NAME_FIELDS[4:])
+        in_name = len(wanted & {_stem(w) for w in _words(name)})
+        in_rest = len(wanted & {_stem(w) for w in _words(rest)})
+        scored.append((in_name * 2 + in_rest, item))
+    scored.sort(key=lambda s: -s[0])
+    if not scored or scored[0][0] == 0 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+        return None
+    return scored[0][1]
+
+
+def reference(text: str, items: list[dict[str, Any]] | None, focus: dict[str, Any] | None) -> Reference | None:
+    """What the message points at among the items last listed (or the item last shown)."""
+    folded = fold(text)
+    if items:
+        priced = [i for i in items if _price(i) is not None]
+        if priced and _CHEAP.search(folded):
+            return Reference(min(priced, key=_price), "cheapest")
+        if priced and _DEAR.search(folded):
+            return Reference(max(priced, key=_price), "priciest")
+        match = _ORDINAL.search(folded)
+        if match:
+            index = _ORDINALS[match.group(1)]
+            if -len(items) <= index < len(items):
+                return Reference(items[index], "position")
+        of_the = _OF_THE.search(folded)
+        if of_the:
+            found = by_name(next(g for g in of_the.groups() if g), items)
+            if found is not None:
+                return Reference(found, "name")
+    if focus is not None and _THAT.search(folded):
+        return Reference(focus, "that")
+    if items and len(items) == 1 and _THAT.search(folded):
+        return Reference(items[0], "that")
+    return None
+
+
+# ---------------------------------------------------------------------- corrections
+_CORRECTION = re.compile(
+    r"^\s*(?:no\b[\s,.!]*|mejor\b|perdon\b|disculpa\b|quise decir\b|mas bien\b|en vez\b|en lugar\b|"
+    r"y\s+(?:si|en|de|con|para|el|la|los|las)\b|y\s+\w+\s*$|"
+    r"sorry\b|i meant\b|actually\b|rather\b|instead\b|what about\b|and\s+(?:in|for|the|with)\b|how about\b)",
+)
+_MEANT = re.compile(r"(?:quise decir|queria decir|mas bien|mejor|i meant|instead|rather|en vez de eso)\s+(.*)$")
+
+
+def corrects(text: str) -> bool:
+    """Does the message change the last request rather than make a new one?"""
+    return bool(_CORRECTION.search(fold(text)))
+
+
+def meant(text: str) -> str | None:
+    """What a correction says the user meant ("perdón, quise decir excel" -> "excel")."""
+    match = _MEANT.search(fold(text))
+    return match.group(1).strip(" ,.!?") or None if match else None
+
+
+__all__ = ["Reference", "by_name", "clauses", "corrects", "id_of", "items_of", "meant", "reference"]
