@@ -6,17 +6,15 @@ the HTTP endpoints, the channels, the webhooks and the enabled packs.
 
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hilo import __version__, channels, webhooks
-from hilo.api import admin, assistants, errors, files, health, messages, runs, threads
+from hilo.api import admin, assistants, docs, errors, files, health, messages, runs, threads
 from hilo.api.guard import v1_guard
-from hilo.files.service import too_large
+from hilo.api.limits import RequestLimits, check_inputs
 from hilo.identity.service import AuthService
 from hilo.kit.bus import LocalBus
 from hilo.kit.config import Settings, get_settings
@@ -31,49 +29,6 @@ from hilo.tools.permissions import ToolPolicy
 from hilo.webhooks import api as webhooks_api
 
 log = logging.getLogger("hilo")
-
-
-class UploadLimit:
-    """Refuse multipart bodies over HILO_MAX_UPLOAD_MB before they are spooled to disk."""
-
-    SLACK = 64 * 1024  # multipart boundaries and form fields
-
-    def __init__(self, app, settings: Settings, envelopes: dict | None = None):
-        self.app = app
-        self.limit = settings.max_upload_bytes + self.SLACK
-        self.settings = settings
-        self.envelopes = envelopes or {}  # path prefix -> the error body routes there answer
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST":
-            return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
-        if not headers.get(b"content-type", b"").startswith(b"multipart/"):
-            return await self.app(scope, receive, send)
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            return await self._send_413(send, scope["path"])
-        seen = 0
-
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                # FastAPI turns other errors raised while parsing a form into a 400.
-                raise StarletteHTTPException(413, detail=too_large(self.settings).message)
-            return message
-
-        return await self.app(scope, limited_receive, send)
-
-    async def _send_413(self, send, path: str) -> None:
-        error = too_large(self.settings)
-        shape = next((fn for prefix, fn in self.envelopes.items() if path.startswith(prefix)), None)
-        body = json.dumps(shape(error) if shape else error.body()).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
 
 
 def create_app(settings: Settings | None = None, packs: list[Pack] | None = None) -> FastAPI:
@@ -121,9 +76,12 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
             await app.state.auth.aclose()  # the rate limiter's Redis pool
             await db.dispose()
 
-    app = FastAPI(title="hilo", version=__version__, lifespan=lifespan,
-                  description="A self-hosted assistant server speaking the OpenAI Assistants API v2.")
+    # check_inputs comes first on every route: before the /v1 guard looks up a path's ids.
+    app = FastAPI(title="hilo", version=__version__, lifespan=lifespan, dependencies=[Depends(check_inputs)],
+                  description="A self-hosted assistant server speaking the OpenAI Assistants API v2.",
+                  docs_url=None, redoc_url=None)
     errors.install(app)
+    docs.install(app)  # /docs and /redoc from installed assets, no CDN
     app.state.settings = settings
     app.state.auth = AuthService(settings)  # validates HILO_AUTH / HILO_JWT_* now, not on a request
     app.state.auth.announce()
@@ -137,11 +95,8 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
     for pack in packs:
         for router in pack.routers:
             app.include_router(router)
-    app.add_middleware(UploadLimit, settings=settings, envelopes=channels.ENVELOPES)
+    app.add_middleware(RequestLimits, settings=settings, envelopes=channels.ENVELOPES)
     return app
-
-
-__all__ = ["create_app"]
 
 
 __all__ = ["create_app"]

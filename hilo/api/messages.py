@@ -8,7 +8,13 @@ from sqlalchemy import select
 from hilo.api.deps import PageDep, PrincipalDep, SessionDep
 from hilo.kit.pagination import get_or_404, page_of, paginate
 from hilo.threads import objects
-from hilo.threads.messages import add_to_free_thread, check_files, file_ids_of, new_messages
+from hilo.threads.messages import (
+    add_to_free_thread,
+    check_content_sizes,
+    check_files,
+    file_ids_of,
+    new_messages,
+)
 from hilo.threads.models import Message, Thread
 from hilo.threads.schemas import MessageCreate, MessageUpdate
 from hilo.threads.service import message_deleted
@@ -19,6 +25,7 @@ router = APIRouter(prefix="/v1/threads/{thread_id}/messages", tags=["messages"])
 @router.post("")
 async def create_message(thread_id: str, body: MessageCreate, request: Request, principal: PrincipalDep):
     db = request.app.state.db
+    check_content_sizes([body], request.app.state.settings.max_message_content_chars)
     [message] = new_messages(thread_id, [body])
     if file_ids_of([message]):
         async with db.sessionmaker() as session:

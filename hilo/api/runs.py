@@ -16,6 +16,7 @@ from hilo.runs.models import Run, RunStep
 from hilo.runs.schemas import RunCreate, RunUpdate, SubmitToolOutputs, options_of
 from hilo.runs.service import Turn
 from hilo.runs.states import RUNNING, poll_after_ms
+from hilo.threads.messages import check_content_sizes
 from hilo.threads.models import Thread
 
 router = APIRouter(prefix="/v1/threads/{thread_id}/runs", tags=["runs"])
@@ -23,6 +24,7 @@ router = APIRouter(prefix="/v1/threads/{thread_id}/runs", tags=["runs"])
 
 @router.post("")
 async def create_run(thread_id: str, body: RunCreate, runs: RunsDep, principal: PrincipalDep):
+    check_content_sizes(body.additional_messages, runs.settings.max_message_content_chars, "additional_messages")
     # The turn path (v1_guard checked the thread's owner; an unknown thread is a 404 from the store).
     turn = await runs.start(principal, body.assistant_id, thread_id, body.additional_messages or (),
                             options_of(body, body.additional_instructions), watch=bool(body.stream))

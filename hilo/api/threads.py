@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hilo.api.deps import PrincipalDep, RunsDep, SessionDep
+from hilo.api.deps import PrincipalDep, RunsDep, SessionDep, SettingsDep
 from hilo.api.streaming import stream_turn
 from hilo.kit.pagination import get_or_404
 from hilo.runs import objects as run_objects
 from hilo.runs.schemas import ThreadAndRunCreate, options_of
 from hilo.runs.service import NewThread
 from hilo.threads import objects, service
+from hilo.threads.messages import check_content_sizes
 from hilo.threads.models import Thread
 from hilo.threads.schemas import ThreadCreate, ThreadUpdate
 
@@ -18,7 +19,10 @@ router = APIRouter(prefix="/v1/threads", tags=["threads"])
 
 
 @router.post("")
-async def create_thread(session: SessionDep, principal: PrincipalDep, body: ThreadCreate | None = None):
+async def create_thread(session: SessionDep, principal: PrincipalDep, settings: SettingsDep,
+                        body: ThreadCreate | None = None):
+    if body is not None:
+        check_content_sizes(body.messages, settings.max_message_content_chars, "messages")
     thread = await service.create_thread(session, principal, body)
     await session.commit()
     return objects.thread(thread)
@@ -27,6 +31,7 @@ async def create_thread(session: SessionDep, principal: PrincipalDep, body: Thre
 @router.post("/runs")
 async def create_thread_and_run(body: ThreadAndRunCreate, runs: RunsDep, principal: PrincipalDep):
     thread_body = body.thread or ThreadCreate()
+    check_content_sizes(thread_body.messages, runs.settings.max_message_content_chars, "thread.messages")
     if body.tool_resources is not None and thread_body.tool_resources is None:
         thread_body.tool_resources = body.tool_resources
     turn = await runs.start(principal, body.assistant_id, NewThread(thread_body), options=options_of(body),

@@ -37,8 +37,17 @@ ENVELOPES = {facade.PREFIX: facade.envelope}
 
 
 def install(app, settings) -> None:
-    """The routes, and the WebSocket endpoint ahead of the router (see channels.websocket)."""
-    for router in (facade.router, health.router, twilio.router, meta.router):
+    """The routes, and the WebSocket endpoint ahead of the router (see channels.websocket).
+
+    A WhatsApp provider's webhook is mounted only when that provider is configured: one that is
+    off answers 404 like any unknown path and is absent from the OpenAPI spec (the status pages
+    still list it, ``configured: false``)."""
+    routers = [facade.router, health.router]
+    if twilio.configured(settings):
+        routers.append(twilio.router)
+    if meta.configured(settings):
+        routers.append(meta.router)
+    for router in routers:
         app.include_router(router)
     app.add_middleware(websocket.FastPath)
 

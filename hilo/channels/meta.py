@@ -3,7 +3,8 @@
 ``GET`` answers Meta's subscription check (``hub.mode=subscribe``, ``hub.verify_token``,
 ``hub.challenge``). ``POST`` carries ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the
 raw body, keyed with the app secret>``; each new message id is answered in the background
-through ``POST {HILO_WHATSAPP_API_URL}/{phone_number_id}/messages``.
+through ``POST {HILO_WHATSAPP_API_URL}/{phone_number_id}/messages``. Both routes are mounted
+only when the Cloud API is :func:`configured` (:func:`hilo.channels.install`).
 """
 
 from __future__ import annotations
@@ -135,10 +136,6 @@ async def verify_subscription(request: Request):
 async def whatsapp_webhook(request: Request):
     state = request.app.state
     settings: Settings = state.settings
-    if not configured(settings):
-        return JSONResponse({"error": {"type": "not_configured", "message":
-                            "WhatsApp Cloud API is not configured (HILO_WHATSAPP_APP_SECRET, HILO_WHATSAPP_TOKEN)."}},
-                            status_code=503)
     body = await request.body()
     if not signature_ok(settings.whatsapp_app_secret, body, request.headers.get("x-hub-signature-256", "")):
         log.warning("whatsapp webhook with a bad signature from %s", request.client.host if request.client else "?")

@@ -4,7 +4,8 @@ Twilio signs each webhook (``X-Twilio-Signature``: HMAC-SHA1 of the URL it calle
 sorted form fields, keyed with the account's Auth Token); the twilio SDK's
 ``RequestValidator`` checks it against ``HILO_PUBLIC_URL`` + path when set (behind a proxy
 the URL hilo sees is not the one Twilio signed). A valid, new ``MessageSid`` gets an empty
-TwiML answer at once; the reply goes out later through the Messages REST API.
+TwiML answer at once; the reply goes out later through the Messages REST API. The route is
+mounted only when Twilio is :func:`configured` (:func:`hilo.channels.install`).
 """
 
 from __future__ import annotations
@@ -88,10 +89,6 @@ def parse(form) -> whatsapp.Inbound | None:
 async def twilio_webhook(request: Request):
     state = request.app.state
     settings: Settings = state.settings
-    if not configured(settings):
-        return JSONResponse({"error": {"type": "not_configured", "message":
-                            "Twilio is not configured (HILO_TWILIO_ACCOUNT_SID, HILO_TWILIO_AUTH_TOKEN)."}},
-                            status_code=503)
     form = await request.form()
     signature = request.headers.get("x-twilio-signature", "")
     validator = RequestValidator(settings.twilio_auth_token)

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     max_upload_mb: float = 10.0
+    # Any other request body (JSON, forms): beyond it 413. Multipart uploads use max_upload_mb.
+    max_request_mb: float = Field(default=32.0, gt=0)
+    # Characters of one /v1 message's content (OpenAI's limit); the facade has max_message_chars.
+    max_message_content_chars: int = Field(default=256_000, ge=1)
     run_timeout: float = 60.0
     max_concurrent_runs: int = 64
     context_max_messages: int = 200
@@ -111,6 +115,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_request_bytes(self) -> int:
+        return int(self.max_request_mb * 1024 * 1024)
 
     @property
     def files_dir(self) -> Path:

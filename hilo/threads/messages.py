@@ -44,6 +44,25 @@ def content_parts(body: MessageCreate) -> list[dict]:
     return parts
 
 
+def content_chars(body: MessageCreate) -> int:
+    """Characters of a message's content as OpenAI counts them: its text (image parts are refs)."""
+    if isinstance(body.content, str):
+        return len(body.content)
+    return sum(len(part.text) for part in body.content if part.type == "text")
+
+
+def check_content_sizes(bodies: Sequence[MessageCreate] | None, limit: int, param: str | None = None) -> None:
+    """400 naming the first message whose content is over ``limit`` characters
+    (HILO_MAX_MESSAGE_CONTENT_CHARS). ``param``: the list's field (``additional_messages``);
+    None for a single message's own ``content``."""
+    for index, body in enumerate(bodies or ()):
+        size = content_chars(body)
+        if size > limit:
+            where = f"{param}.{index}.content" if param else "content"
+            raise bad_request(f"Invalid '{where}': the content has {size} characters; the limit is {limit} "
+                              "(HILO_MAX_MESSAGE_CONTENT_CHARS).", param=where, code="string_above_max_length")
+
+
 def user_message(content: Content) -> MessageCreate:
     """A channel's text (or content parts) as a validated user message; 400 when invalid."""
     if isinstance(content, str) and not content.strip():
@@ -129,5 +148,5 @@ def message_text(content: list[dict[str, Any]] | None) -> str:
     return "\n".join(part["text"]["value"] for part in content or () if part.get("type") == "text")
 
 
-__all__ = ["Content", "add_to_free_thread", "check_files", "content_parts", "file_ids_of", "insert_messages", "message_text",
-           "new_messages", "user_message"]
+__all__ = ["Content", "add_to_free_thread", "check_content_sizes", "check_files", "content_chars", "content_parts",
+           "file_ids_of", "insert_messages", "message_text", "new_messages", "user_message"]

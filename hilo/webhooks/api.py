@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from hilo.api.deps import AdminDep, SessionDep
 from hilo.kit.errors import NotFound, bad_request
 from hilo.kit.ids import new_id, now
+from hilo.kit.pagination import check_cursor
 from hilo.webhooks import events, signing
 from hilo.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -115,6 +116,7 @@ async def list_deliveries(
     if status:
         query = query.where(WebhookDelivery.status == status)
     if after:
+        await check_cursor(session, query, WebhookDelivery, "after", after)
         query = query.where(WebhookDelivery.id < after)
     rows = list((await session.scalars(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1))).all())
     return {"object": "list", "data": [delivery_json(r) for r in rows[:limit]], "has_more": len(rows) > limit}

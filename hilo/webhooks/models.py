@@ -29,6 +29,7 @@ class WebhookDelivery(Base):
     replicas never send the same attempt, and a crash mid-attempt only delays it.
     """
 
+    __kind__ = "webhook delivery"
     __tablename__ = "webhook_deliveries"
     id: Mapped[str] = mapped_column(Id, primary_key=True)
     endpoint_id: Mapped[str] = mapped_column(Id)

@@ -1,16 +1,24 @@
 """Admin CRUD for the catalog at /admin/courses, for admins only (hilo's own auth: with
-``HILO_AUTH=on`` an admin API key or ``HILO_ADMIN_TOKEN``; with auth off, everyone is admin)."""
+``HILO_AUTH=on`` an admin API key or ``HILO_ADMIN_TOKEN``; with auth off, everyone is admin).
+
+A course id is an ``INTEGER`` (:data:`~hilo.kit.schemas.Int32`), ``offset`` a ``bigint``
+(:data:`~hilo.kit.schemas.Int64`). A write that breaks the unique ``code`` is a 409 wherever
+the database reports it (a flush inside the service, or the commit), and rolls back: the row
+stays as it was."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from hilo.api.deps import SessionDep, require_admin
 from hilo.kit.errors import Conflict, bad_request, not_found
+from hilo.kit.schemas import Int32, Int64
 from hilo.packs.courses import service
 from hilo.packs.courses.models import Course
 from hilo.packs.courses.schemas import (
@@ -23,6 +31,7 @@ from hilo.packs.courses.schemas import (
 )
 
 _NULLABLE = {"code", "start_date", "city", "instructor", "seats"}
+CourseId = Annotated[Int32, Path(ge=1)]
 
 
 router = APIRouter(prefix="/admin/courses", tags=["admin: courses"], dependencies=[Depends(require_admin)])
@@ -35,8 +44,11 @@ async def _get(session, course_id: int) -> Course:
     return course
 
 
-async def _commit(session) -> None:
+@asynccontextmanager
+async def _write(session) -> AsyncIterator[None]:
+    """The block's writes and their commit; a duplicate code anywhere in it is a 409, rolled back."""
     try:
+        yield
         await session.commit()
     except IntegrityError:
         await session.rollback()
@@ -51,7 +63,7 @@ async def list_courses(
     active: bool | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Words in the name")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Int64, Query(ge=0)] = 0,
 ):
     where = [c for c in (
         Course.level == level if level else None,
@@ -65,35 +77,31 @@ async def list_courses(
 
 
 @router.get("/{course_id}", response_model=CourseOut)
-async def get_course(course_id: int, session: SessionDep):
+async def get_course(course_id: CourseId, session: SessionDep):
     return await _get(session, course_id)
 
 
 @router.post("", response_model=CourseOut, status_code=201)
 async def create_course(body: CourseCreate, session: SessionDep):
-    try:
+    async with _write(session):
         course = await service.add(session, body.model_dump())
-    except IntegrityError:
-        await session.rollback()
-        raise Conflict("Another course already has this code.", param="code", code="duplicate") from None
-    await service.ensure_embeddings(session, [course])
-    await _commit(session)
+        await service.ensure_embeddings(session, [course])
     return course
 
 
 @router.patch("/{course_id}", response_model=CourseOut)
-async def update_course(course_id: int, body: CourseUpdate, session: SessionDep):
+async def update_course(course_id: CourseId, body: CourseUpdate, session: SessionDep):
     values = body.model_dump(exclude_unset=True)
     nulls = sorted(k for k, v in values.items() if v is None and k not in _NULLABLE)
     if nulls:
         raise bad_request(f"'{nulls[0]}' cannot be null.", param=nulls[0])
-    course = await service.change(session, await _get(session, course_id), values)
-    await _commit(session)
+    async with _write(session):  # service.change flushes: a duplicate code surfaces there
+        course = await service.change(session, await _get(session, course_id), values)
     return course
 
 
 @router.delete("/{course_id}")
-async def delete_course(course_id: int, session: SessionDep):
+async def delete_course(course_id: CourseId, session: SessionDep):
     await session.delete(await _get(session, course_id))
     await session.commit()
     return {"id": course_id, "object": "course.deleted", "deleted": True}

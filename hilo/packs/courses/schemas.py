@@ -1,4 +1,7 @@
-"""Request and response bodies of the admin endpoints."""
+"""Request and response bodies of the admin endpoints.
+
+Request bodies are :class:`hilo.kit.schemas.Strict`: unknown fields are a 400 and every integer
+fits its ``INTEGER`` column (``seats`` declares :data:`~hilo.kit.schemas.Int32` itself)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from hilo.kit.schemas import Int32, Strict
 from hilo.nlu.lang import fold
 
 Level = Literal["básico", "intermedio", "avanzado"]
@@ -20,9 +24,7 @@ def _canonical(value):
     return _CANONICAL.get(fold(value.strip()), value) if isinstance(value, str) else value
 
 
-class CourseFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CourseFields(Strict):
     code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")] | None = None
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=200)]
     level: Level
@@ -35,7 +37,7 @@ class CourseFields(BaseModel):
     start_date: date | None = None
     city: Text200 | None = None
     instructor: Text200 | None = None
-    seats: Annotated[int, Field(ge=0)] | None = None
+    seats: Annotated[Int32, Field(ge=0)] | None = None
     description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=5000)]
     active: bool = True
 
