@@ -192,11 +192,13 @@ def test_unknown_exchange_is_a_configuration_error():
 async def test_tools_turn_market_errors_into_tool_output(binance, ecb):
     ctx = ToolContext(run_id="run_x", thread_id="thread_x", assistant=AssistantInfo("asst_x"), services=ToolServices(settings=settings_for(binance, ecb, price_cache_s=0)))
     out = json.loads(await get_crypto_price.invoke('{"symbol": "DOESNOTEXIST"}', ctx))
-    assert out == {"error": "Binance no lista el par DOESNOTEXIST/USDT."}
+    assert out == {"error": "No encontré DOESNOTEXIST en Binance. Revisa el nombre o usa su ticker, por ejemplo "
+                            "BTC, ETH o SOL."}
     out = json.loads(await get_crypto_price.invoke('{"symbol": "B"}', ctx))
-    assert "no es un símbolo de criptomoneda válido" in out["error"]
+    assert out["error"].startswith("«B» no parece una criptomoneda")
     ecb.fail(502)
     out = json.loads(await get_forex_price.invoke('{"pair": "EUR/USD"}', ctx))
-    assert out["error"].startswith("Frankfurter (ECB) respondió de forma inesperada")
+    assert out["error"] == ("No pude consultar el precio ahora; el servicio de precios no responde. "
+                            "Intenta de nuevo en unos minutos.")
     out = json.loads(await get_forex_price.invoke('{"pair": "EUR/USD"}', ctx))
     assert out["price"] == 1.05 and out["quoted_at"] == "2026-11-23"

@@ -96,21 +96,24 @@ async def test_crypto_tool_states_price_source_and_time(ctx, markets):
     markets[0].set_price("ETH/USDT", 3456.789, change_pct=2.5, close_time_ms=1_795_000_000_000)
     out = await get_crypto_price.call({"symbol": "ethereum"}, ctx)
     assert out["symbol"] == "ETH/USDT" and out["price"] == 3456.789 and out["source"] == "Binance"
+    assert out["quoted_at"] == "2026-11-18T11:06:40Z"
     text = get_crypto_price.template["es"].format(**out)
-    assert text == "ETH cotiza a 3,456.79 USDT (+2.50 % en 24 h). Fuente: Binance, cotización de 2026-11-18T11:06:40Z."
-    assert "Source: Binance, quoted at 2026-11-18T11:06:40Z" in get_crypto_price.template["en"].format(**out)
+    assert text.startswith("ETH cotiza a 3.456,79 USDT (+2,50% en 24 h). Fuente: Binance, cotización de "
+                           "18 nov 2026, 11:06 UTC.\nPrecio en USDT, una moneda estable que equivale a 1 dólar")
+    assert "Source: Binance, quoted at 18 nov 2026, 11:06 UTC" in get_crypto_price.template["en"].format(**out)
 
 
 async def test_forex_tool_states_rate_source_and_date(ctx):
     out = await get_forex_price.call({"pair": "eur/usd"}, ctx)
     text = get_forex_price.template["es"].format(**out)
-    assert text == "1 EUR = 1.05 USD (tasa de referencia diaria). Fuente: Frankfurter (ECB), fecha 2026-11-23."
+    assert text == "1 EUR = 1,0500 USD (tasa de referencia diaria). Fuente: Frankfurter (ECB), 23 de noviembre de 2026.\n"
+    assert out["quoted_at"] == "2026-11-23"
     small = await get_forex_price.call({"pair": "JPY/USD"}, ctx)
-    assert small["price_text"] == "0.0065"  # Frankfurter rounds to 5 decimals
+    assert small["price_text"] == "0,0065"  # Frankfurter rounds to 5 decimals
 
 
 async def test_tool_errors_are_outputs(ctx):
-    assert json.loads(await get_forex_price.invoke('{"pair": "EUR"}', ctx))["error"].startswith("'EUR' no es un par")
+    assert json.loads(await get_forex_price.invoke('{"pair": "EUR"}', ctx))["error"].startswith("«EUR» no es un par")
     assert "invalid arguments" in json.loads(await get_crypto_price.invoke('{"sym": "BTC"}', ctx))["error"]
 
 
@@ -176,7 +179,7 @@ async def test_analyze_image_with_a_vision_model(ctx, images, tmp_path):
         model.queue({"status": 500})
         out = await analyze_image.call({"image_url": images.url + "/chart.png"}, vctx)
         assert out["vision"] is False and out["width"] == 640
-        assert out["nota"].startswith("El modelo de visión falló")
+        assert out["nota"].startswith("El modelo de visión falló") and "500" not in out["nota"]
         await providers.aclose()
 
 
@@ -222,7 +225,9 @@ def test_pack_is_discovered_and_its_assistant_created(live, sdk):
     assert discover()["trading_mentor"] is pack
     mentors = [a for a in sdk.beta.assistants.list(limit=100).data if a.name == "Mentor de trading"]
     assert len(mentors) == 1
-    assert [t.function.name for t in mentors[0].tools] == ["get_crypto_price", "get_forex_price", "analyze_image"]
+    assert [t.function.name for t in mentors[0].tools] == ["get_crypto_price", "get_forex_price", "explicar_concepto",
+                                                           "analyze_image"]
+    assert mentors[0].metadata["hilo_locale"] == "es-CO"
 
 
 def test_prices_through_a_scripted_run(sdk):
@@ -246,7 +251,8 @@ def test_tool_error_goes_back_to_the_model(sdk):
         {"text": "Ese símbolo no existe."},
     ], ["get_crypto_price"])
     assert run.status == "completed"
-    assert json.loads(calls[0].function.output) == {"error": "Binance no lista el par NOPE/USDT."}
+    assert json.loads(calls[0].function.output) == {
+        "error": "No encontré NOPE en Binance. Revisa el nombre o usa su ticker, por ejemplo BTC, ETH o SOL."}
 
 
 def test_analyze_an_uploaded_chart_through_a_run(sdk):
@@ -262,8 +268,8 @@ def test_analyze_an_uploaded_chart_through_a_run(sdk):
 
 
 @pytest.mark.parametrize("message, expected", [
-    ("¿cuánto vale bitcoin?", ["BTC cotiza a 97,000.50 USDT", "Binance"]),
-    ("¿cómo está el euro dólar?", ["1 EUR = 1.05 USD", "Frankfurter (ECB)", "2026-11-23"]),
+    ("¿cuánto vale bitcoin?", ["BTC cotiza a 97.000,50 USDT", "Binance"]),
+    ("¿cómo está el euro dólar?", ["1 EUR = 1,0500 USD", "Frankfurter (ECB)", "23 de noviembre de 2026"]),
 ])
 def test_pack_assistant_answers_through_the_guided_provider(live, sdk, message, expected):
     mentor = next(a for a in sdk.beta.assistants.list(limit=100).data if a.name == "Mentor de trading")

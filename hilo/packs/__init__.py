@@ -13,6 +13,7 @@ Assistant definitions are TOML files (see :func:`load_assistant_spec`)::
     key = "mentor"                      # stable within the pack; the id survives restarts
     name = "Mentor de trading"
     language = "es"
+    locale = "es-CO"                    # optional: how numbers are written (default: by language)
     model = "gpt-4o"                    # routed like any model name (see HILO_LLM_*)
     tools = ["get_crypto_price", "get_forex_price"]
     instructions = \"\"\"...\"\"\"
@@ -45,6 +46,7 @@ class AssistantSpec:
     instructions: str
     model: str = "gpt-4o"
     language: str = "es"
+    locale: str | None = None  # "es-CO": numbers and money in tool outputs (hilo.nlu.numbers)
     description: str | None = None
     tools: list[str] = field(default_factory=list)
     help: str | None = None

@@ -109,6 +109,8 @@ async def sync_assistants(db: Database, packs: list[Pack], registry: ToolRegistr
 def assistant_values(spec: AssistantSpec) -> dict[str, Any]:
     """The assistant a definition describes. Tools are listed by name only: hilo runs them."""
     metadata = {**spec.metadata, "hilo_pack": spec.pack, "hilo_key": spec.key, "hilo_language": spec.language}
+    if spec.locale:
+        metadata["hilo_locale"] = spec.locale
     return {
         "name": spec.name, "description": spec.description, "model": spec.model,
         "instructions": spec.instructions, "metadata_": metadata,

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import io
 import ipaddress
+import logging
 import socket
 import warnings
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from PIL import Image, UnidentifiedImageError
 
+from hilo.nlu.numbers import format_number
 from hilo.tools import ToolContext
 from hilo.tools.function import ToolError
 
+log = logging.getLogger("hilo.packs.trading_mentor")
 FORMATS = {"PNG", "JPEG", "GIF", "WEBP"}  # what vision models accept
 MAX_REDIRECTS = 3
 
@@ -61,7 +64,9 @@ async def fetch_url(url: str, limit: int, allow_private: bool, timeout: float = 
                         continue
                     return await _read_image(response, url, limit), url
             except httpx.HTTPError as exc:
-                raise ToolError(f"No pude descargar la imagen ({type(exc).__name__}).") from None
+                log.warning("image download from %s failed: %r", url, exc)
+                raise ToolError("No pude descargar la imagen: el servidor no respondió. Revisa el enlace "
+                                "o sube el archivo.") from None
     raise ToolError("La URL de la imagen redirige demasiadas veces.")
 
 
@@ -115,5 +120,8 @@ def data_url(picture: Picture) -> str:
     return f"data:image/{picture.format.lower()};base64,{base64.b64encode(picture.data).decode()}"
 
 
-def size_text(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{max(1, round(size / 1024))} KB"
+def size_text(size: int, locale: str = "es") -> str:
+    """``1,5 MB`` / ``12 KB``, written as the locale writes numbers."""
+    if size >= 1024 * 1024:
+        return f"{format_number(round(size / 1024 / 1024, 1), locale, decimals=1)} MB"
+    return f"{format_number(max(1, round(size / 1024)), locale)} KB"

@@ -1,11 +1,16 @@
-"""The trading mentor's words for the guided provider: crypto tickers, currencies and pairs,
-and the analysis types of ``analyze_image`` (see :class:`hilo.nlu.parsers.Vocabulary`)."""
+"""The trading mentor's words for the guided provider (see :class:`hilo.nlu.parsers.Vocabulary`):
+crypto tickers and names (misspelt ones too: "bitcon", "solanna"), currency pairs (bare codes
+too: "gbpjpy"), the currency a price is asked in ("en euros"), whether the user asks about
+buying or selling ("¿debo comprar?"), the glossary term a message asks about, and the analysis
+types of ``analyze_image``."""
 
 from __future__ import annotations
 
 import re
 
+from hilo.nlu.lang import fold
 from hilo.nlu.parsers import ArgumentParser, Vocabulary, phrases
+from hilo.packs.trading_mentor import glossary
 
 # --------------------------------------------------------------------------- crypto
 _CRYPTO_NAMES = {
@@ -46,9 +51,27 @@ _CURRENCY_CODES = {"USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "MXN"
                    "CLP", "PEN", "BRL", "CNY", "SEK", "NOK", "DKK", "PLN", "TRY", "ZAR", "INR",
                    "HKD", "SGD", "KRW", "CZK", "HUF", "ILS"}
 
+_QUOTE_TICKERS = ("USDT", "USDC", "USD", "EUR", "BUSD", "FDUSD", "BTC", "ETH", "BNB")
+# Words near a coin name that are not misspellings of it.
+_NOT_COINS = set(fold("solano solanas cardenal moneda monedas estelar tener together either").split())
+
+
+def _fuzzy_coin(text: str) -> str | None:
+    """A coin name misspelt ("bitcon", "etherium", "solanna", "cardanno"): one edit up to ten
+    letters, two beyond, same first letter (see :func:`glossary.near`)."""
+    names = [n for n in _CRYPTO_NAMES if " " not in n and len(n) >= glossary.FUZZY_LENGTH]
+    for word in re.findall(r"[a-zñ]+", fold(text)):
+        if len(word) < glossary.FUZZY_LENGTH or word in _NOT_COINS or word in _CURRENCY_WORDS:
+            continue
+        hit = glossary.near(word, names)
+        if hit:
+            return _CRYPTO_NAMES[hit[0]]
+    return None
+
+
 def parse_crypto(text: str) -> str | None:
-    pair = re.search(r"\b([A-Za-z]{2,6})[/-](USDT|USD|EUR|USDC|BUSD)\b", text, re.I)
-    if pair and pair.group(1).upper() not in _CURRENCY_CODES:
+    pair = re.search(r"\b([A-Za-z]{2,6})[/-](USDT|USD|EUR|USDC|BUSD|BTC|ETH)\b", text, re.I)
+    if pair and pair.group(1).upper() not in _CURRENCY_CODES and pair.group(1).upper() != pair.group(2).upper():
         return pair.group(1).upper()
     for _, symbol in phrases(text, _CRYPTO_NAMES):
         return symbol
@@ -56,10 +79,13 @@ def parse_crypto(text: str) -> str | None:
         if token in _CAPS_ONLY or (token not in _NOT_CRYPTO and token not in _CURRENCY_CODES and len(token) >= 3
                                    and re.search(r"\b(precio|price|cotiza|vale|cuesta)", text, re.I)):
             return token
-    return None
+    return _fuzzy_coin(text)
+
 
 def parse_pair(text: str) -> str | None:
-    for match in re.finditer(r"\b([A-Za-z]{3})\s*[/\-_]\s*([A-Za-z]{3})\b|\b([A-Z]{3})([A-Z]{3})\b", text):
+    """ "EUR/USD", "eur-usd", "EURUSD" and "gbpjpy" (a bare six-letter code, in any case, when
+    both halves are currency codes), or two currencies named ("euro dólar")."""
+    for match in re.finditer(r"\b([A-Za-z]{3})\s*[/\-_]\s*([A-Za-z]{3})\b|\b([A-Za-z]{3})([A-Za-z]{3})\b", text):
         a, b = (match.group(1) or match.group(3)).upper(), (match.group(2) or match.group(4)).upper()
         if a in _CURRENCY_CODES and b in _CURRENCY_CODES and a != b:
             return f"{a}/{b}"
@@ -79,7 +105,53 @@ def currencies(text: str) -> list[str]:
     return list(dict.fromkeys(code for _, code in sorted(found)))
 
 
+_CURRENCY_WORDS = {w for name in _CURRENCY_NAMES for w in fold(name).split()}
+_CRYPTO_QUOTE = re.compile(r"\b(?:en|in|a|to|vs|versus|contra)\s+(?:el\s+|la\s+)?([A-Za-z]+)\b", re.I)
+
+
+def parse_quote_currency(text: str) -> str | None:
+    """The currency a crypto price is asked in: "en euros", "in GBP", "BTC/EUR", "eth en btc",
+    "en pesos colombianos". None when none is named (the exchange's default quote)."""
+    pair = re.search(r"\b([A-Za-z]{2,6})\s*[/-]\s*([A-Za-z]{3,5})\b", text)
+    if pair and pair.group(1).upper() not in _CURRENCY_CODES:
+        second = pair.group(2).upper()
+        if second in _CURRENCY_CODES or second in _QUOTE_TICKERS:
+            return second
+    named = currencies(text)
+    if named:
+        return named[0]
+    for match in _CRYPTO_QUOTE.finditer(text):
+        word = fold(match.group(1))
+        code = _CRYPTO_NAMES.get(word)
+        if code in _QUOTE_TICKERS and code != parse_crypto(text[: match.start()] or "-"):
+            return code
+    return None
+
+
+# What the user means to do: a buy/sell/hold verb wins over a bare "should I".
+_INTENTS = (
+    ("sell", r"vend\w*|venta|salirme|me salgo|sell\w*|dump\w*|cash out|take profits?|tomar ganancias"),
+    ("buy", r"compr[aeoá]\w*|invert\w*|invier\w*|entrar|entro|meterle|buy\w*|invest\w*|go long|acumul\w*"),
+    ("hold", r"mantener|mantengo|mantenerme|hold\w*|hodl|aguant\w*"),
+)
+_ADVICE = re.compile(
+    r"\b(?:debo|deberia|deber[ií]a|conviene|vale la pena|recomiendas?|aconsejas?|buen momento|buena idea|"
+    r"should i|shall i|good time|good idea|worth (?:it|buying)|do you recommend|would you)\b", re.I)
+
+
+def parse_intent(text: str) -> str | None:
+    """``buy``, ``sell`` or ``hold`` when the message asks about doing that ("¿debo comprar
+    bitcoin?", "¿vendo mis ETH?", "should I hold?"), ``advice`` for a bare "should I...?", else None."""
+    folded = fold(text)
+    found = [(m.start(), intent) for intent, words in _INTENTS for m in re.finditer(rf"\b(?:{words})\b", folded)]
+    if found:
+        return min(found)[1]
+    return "advice" if _ADVICE.search(folded) else None
+
+
 QUESTIONS = {
+    "concept": {"es": "¿Qué concepto quieres que te explique? Por ejemplo: " + glossary.known_names("es") + ".",
+                "en": "Which concept should I explain? For example: " + glossary.known_names("en") + "."},
     "crypto": {"es": "¿De qué criptomoneda quieres el precio? Por ejemplo: BTC o ETH.",
                "en": "Which cryptocurrency? For example: BTC or ETH."},
     "pair": {"es": "¿Qué par de divisas quieres consultar? Por ejemplo: EUR/USD.",
@@ -92,6 +164,10 @@ VOCABULARY = Vocabulary(
                        parse_crypto, QUESTIONS["crypto"], strong=True),
         ArgumentParser("pair", frozenset({"pair", "currency_pair", "forex_pair", "par", "par_divisas"}),
                        parse_pair, QUESTIONS["pair"], strong=True, hint=lambda text: bool(currencies(text))),
+        ArgumentParser("quote_currency", frozenset({"quote_currency", "vs_currency"}), parse_quote_currency),
+        ArgumentParser("trade_intent", frozenset({"trade_intent"}), parse_intent),
+        # A glossary term named is evidence for explicar_concepto ("velas japonesas", "forex").
+        ArgumentParser("concept", frozenset({"termino"}), glossary.mentioned, QUESTIONS["concept"], strong=True),
     ],
     synonyms={
         "complete": "completo, completa, complete, full, entero",
@@ -103,4 +179,4 @@ VOCABULARY = Vocabulary(
     },
 )
 
-__all__ = ["VOCABULARY", "currencies", "parse_crypto", "parse_pair"]
+__all__ = ["VOCABULARY", "currencies", "parse_crypto", "parse_intent", "parse_pair", "parse_quote_currency"]

@@ -10,11 +10,14 @@ ErrorKind = Literal["invalid", "not_found", "unavailable"]
 
 
 class MarketError(Exception):
-    """A price could not be given; ``kind`` says whether retrying can help."""
+    """A price could not be given; ``kind`` says whether retrying can help, ``symbol`` which
+    normalised symbol was asked for (when known). The message is the detail for the log: the
+    tools tell the user in their own words (:mod:`hilo.packs.trading_mentor.tools`)."""
 
-    def __init__(self, message: str, kind: ErrorKind = "unavailable"):
+    def __init__(self, message: str, kind: ErrorKind = "unavailable", symbol: str | None = None):
         super().__init__(message)
         self.kind = kind
+        self.symbol = symbol
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,19 +98,20 @@ class CcxtPrices:
         try:
             await self._ensure_markets(exchange)
             if symbol not in exchange.markets:
-                raise MarketError(f"{self.source} no lista el par {symbol}.", "not_found")
+                raise MarketError(f"{self.source} no lista el par {symbol}.", "not_found", symbol)
             ticker = await exchange.fetch_ticker(symbol)
         except ccxt.BadSymbol:
-            raise MarketError(f"{self.source} no lista el par {symbol}.", "not_found") from None
+            raise MarketError(f"{self.source} no lista el par {symbol}.", "not_found", symbol) from None
         except ccxt.BaseError as exc:
             raise MarketError(
-                f"No pude consultar {self.source} ({type(exc).__name__}); inténtalo de nuevo en un momento."
+                f"No pude consultar {self.source} ({type(exc).__name__}: {exc}); inténtalo de nuevo en un momento.",
+                symbol=symbol,
             ) from None
         finally:
             await exchange.close()
         price = ticker.get("last") or ticker.get("close")
         if price is None:
-            raise MarketError(f"{self.source} no devolvió precio para {symbol}.")
+            raise MarketError(f"{self.source} no devolvió precio para {symbol}.", symbol=symbol)
         stamp = ticker.get("timestamp")
         when = datetime.fromtimestamp(stamp / 1000, UTC) if stamp else datetime.now(UTC)
         base, quote = symbol.split("/")

@@ -50,14 +50,14 @@ class FrankfurterPrices:
             async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=True) as client:
                 response = await client.get(f"{self.base_url}/latest", params={"from": base, "to": quote})
         except httpx.HTTPError as exc:
-            raise MarketError(f"No pude consultar {SOURCE} ({type(exc).__name__}).") from None
+            raise MarketError(f"No pude consultar {SOURCE} ({type(exc).__name__}: {exc}).", symbol=symbol) from None
         if response.status_code in (404, 422):
-            raise MarketError(f"{SOURCE} no publica el par {symbol}.", "not_found")
+            raise MarketError(f"{SOURCE} no publica el par {symbol}.", "not_found", symbol)
         try:
             response.raise_for_status()
             data = response.json()
             rate = float(data["rates"][quote]) / float(data.get("amount") or 1)
             date = str(data["date"])
         except (httpx.HTTPStatusError, ValueError, KeyError, TypeError) as exc:
-            raise MarketError(f"{SOURCE} respondió de forma inesperada ({type(exc).__name__}).") from None
+            raise MarketError(f"{SOURCE} respondió de forma inesperada ({type(exc).__name__}).", symbol=symbol) from None
         return Quote(symbol=symbol, base=base, quote=quote, price=rate, source=SOURCE, quoted_at=date)
