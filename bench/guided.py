@@ -1,12 +1,13 @@
 """Guided provider bench: routing and argument accuracy on held-out utterances, turn latency.
 
-    .venv/bin/python bench/guided.py [--threshold T] [--threads 2] [--sweep]
+    .venv/bin/python bench/guided.py [--threshold T] [--threads 2] [--sweep] [--data FILE [--split S]]
 
-Routes every utterance of ``tests/data/guided_utterances.jsonl`` among all five built-in
-tools plus the help reply (harder than any one assistant, which has two or three tools).
-Uses the installed packs' tools (entry points) and the test stand-ins for any tool not
-installed. A free-text argument counts as right when it contains the expected words.
-Writes ``bench/results/guided.json``.
+Routes every utterance of ``tests/data/guided_utterances.jsonl`` (or of ``--data``, optionally
+only its rows of ``--split``) among all the built-in tools plus the help reply (harder than any
+one assistant, which has two to four tools), with the installed packs' vocabularies. Uses the
+installed packs' tools (entry points) and the test stand-ins for any tool not installed. A
+free-text argument counts as right when it contains the expected words. Writes
+``bench/results/guided.json`` (``guided-<data file>[-<split>].json`` with ``--data``).
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hilo.nlu.lang import fold  # noqa: E402
-from hilo.nlu.parsers import params_of  # noqa: E402
 from hilo.packs.loader import discover  # noqa: E402
 from hilo.providers.base import ModelRequest  # noqa: E402
-from hilo.providers.guided import HELP, GuidedProvider, for_embedding, question  # noqa: E402
+from hilo.providers.guided import HELP, GuidedProvider, for_embedding  # noqa: E402
 from hilo.tools import ToolRegistry  # noqa: E402
 from tests import guided_tools  # noqa: E402
 
 NAMES = ["get_crypto_price", "get_forex_price", "analyze_image", "buscar_curso", "detalle_curso"]
+OPTIONAL = ["explicar_concepto"]  # built-in tools with no stand-in: routed among when installed
 DATA = ROOT / "tests" / "data" / "guided_utterances.jsonl"
 OUT = ROOT / "bench" / "results" / "guided.json"
 
@@ -42,8 +43,9 @@ def tools() -> tuple[ToolRegistry, dict[str, str]]:
     installed = {t.name: (t, p.name) for p in discover().values() for t in p.tools}
     stand_ins = {t.name: t for t in guided_tools.TOOLS}
     registry, source = ToolRegistry(), {}
+    NAMES.extend(n for n in OPTIONAL if n in installed and n not in NAMES)
     for name in NAMES:
-        tool, pack = installed.get(name, (stand_ins[name], "tests/guided_tools.py (stand-in)"))
+        tool, pack = installed[name] if name in installed else (stand_ins[name], "tests/guided_tools.py (stand-in)")
         registry.register(tool)
         source[name] = pack
     return registry, source
@@ -54,10 +56,10 @@ def request(text: str, schemas: list[dict], messages: list[dict] | None = None) 
                         tools=schemas, tool_choice="auto")
 
 
-def arguments_right(row: dict, decision, schemas: dict[str, dict]) -> bool:
+def arguments_right(row: dict, decision, schemas: dict[str, dict], provider: GuidedProvider) -> bool:
     if "missing" in row:
-        params = {p.name: p for p in params_of(schemas[row["tool"]]["parameters"])}
-        return not decision.call and decision.text == question(params[row["missing"]], decision.lang)
+        params = {p.name: p for p in provider.parsers.params_of(schemas[row["tool"]]["parameters"])}
+        return not decision.call and decision.text == provider.question(params[row["missing"]], decision.lang)
     if not decision.call:
         return False
     for key, want in row["arguments"].items():
@@ -94,13 +96,19 @@ async def main() -> None:
     parser.add_argument("--threshold", type=float, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sweep", action="store_true", help="accuracy at several thresholds")
+    parser.add_argument("--data", type=Path, default=DATA, help="a JSONL file of labelled utterances")
+    parser.add_argument("--split", default=None, help="only the rows whose 'split' is this")
     opts = parser.parse_args()
     from hilo.kit.config import Settings
 
     threshold = opts.threshold if opts.threshold is not None else Settings(_env_file=None).guided_threshold
     registry, source = tools()
     provider = GuidedProvider(registry, threshold=threshold, threads=opts.threads)
-    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for pack in discover().values():  # the packs' words: tickers, pairs, levels ... (as at start-up)
+        if pack.vocabulary is not None:
+            provider.parsers.add(pack.vocabulary)
+    rows = [json.loads(line) for line in opts.data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if opts.split is None or r.get("split") == opts.split]
     schemas = [registry.get(n).schema() for n in NAMES]
     by_name = {s["function"]["name"]: s["function"] for s in schemas}
     await provider.warm()
@@ -111,7 +119,7 @@ async def main() -> None:
     routed = [d.route for d in decisions]
     right = [e == g for e, g in zip(expected, routed, strict=True)]
     with_args = [i for i, r in enumerate(rows) if "arguments" in r or "missing" in r]
-    args_ok = [arguments_right(rows[i], decisions[i], by_name) for i in with_args]
+    args_ok = [arguments_right(rows[i], decisions[i], by_name, provider) for i in with_args]
 
     latencies = [await turn_latency(provider, request(r["text"], schemas)) for r in rows]
     embedding_ms = []
@@ -131,7 +139,7 @@ async def main() -> None:
     per_tool = {}
     for name in [*NAMES, HELP]:
         idx = [i for i, e in enumerate(expected) if e == name]
-        per_tool[name] = {"n": len(idx), "routing": round(sum(right[i] for i in idx) / len(idx), 3)}
+        per_tool[name] = {"n": len(idx), "routing": round(sum(right[i] for i in idx) / len(idx), 3) if idx else None}
     misses = [{"text": rows[i]["text"], "expected": expected[i], "got": routed[i], "score": round(decisions[i].score, 3)}
               for i in range(len(rows)) if not right[i]]
     arg_misses = [{"text": rows[i]["text"], "expected": rows[i].get("arguments") or f"ask {rows[i]['missing']}",
@@ -152,8 +160,10 @@ async def main() -> None:
         scores = [(d.score, d.route, e) for d, e in zip(decisions, expected, strict=True)]
         result["sweep"] = {f"{t:.2f}": round(sum((g if s >= t else HELP) == e for s, g, e in scores) / len(scores), 4)
                            for t in (0.78, 0.80, 0.81, 0.82, 0.83, 0.84, 0.85, 0.86, 0.88)}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    out = OUT if opts.data == DATA else OUT.with_name(
+        f"guided-{opts.data.stem}{'-' + opts.split if opts.split else ''}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"utterances {len(rows)} ({result['languages']}), tools from {sorted(set(source.values()))}")
     print(f"routing accuracy  {result['routing_accuracy']:.1%}   (target >= 95%)")
     print(f"argument accuracy {result['argument_accuracy']:.1%}   ({len(args_ok)} cases)")

@@ -52,12 +52,15 @@ def locale_for(language: str | None = None, locale: str | None = None) -> str:
         text = str(candidate).strip().replace("-", "_")
         if "_" not in text:
             text = DEFAULT_LOCALES.get(text.lower(), text.lower())
+        language_part, _, region = text.partition("_")
         try:
-            return str(_parse(text))
+            parsed = _parse(text)
+            if not region or (parsed.territory or "").upper() == region.upper():
+                return str(parsed)
         except (ValueError, UnknownLocaleError):
-            language_part = text.split("_")[0].lower()
-            if language_part in DEFAULT_LOCALES:
-                return DEFAULT_LOCALES[language_part]
+            pass
+        if language_part.lower() in DEFAULT_LOCALES:  # an unknown region: the language's default
+            return DEFAULT_LOCALES[language_part.lower()]
     return FALLBACK
 
 

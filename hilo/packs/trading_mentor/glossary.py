@@ -176,7 +176,7 @@ DEFINITION = re.compile(
 )
 _PRICE_WORDS = re.compile(
     r"\b(?:precio|precios|cotiza\w*|vale|valen|cuesta|cuestan|cu[aá]nto|cu[aá]nta|price|prices|worth|"
-    r"rate|tasa|how\s+much|trading\s+at)\b", re.I)
+    r"rate|tasa|how\s+much|trading\s+at|c[oó]mo\s+(?:est[aá]|va|cotiza))\b", re.I)
 _IMAGE = re.compile(
     r"https?://|\bfile[-_]\w{6,}|\b(?:este|esta|esto|mi|el|la)\s+(?:gr[aá]fic[oa]|imagen|captura|chart|pantallazo)\b"
     r"|\bthis\s+(?:chart|image|screenshot|picture)\b|\b(?:my|the)\s+(?:chart|screenshot)\b", re.I)

@@ -69,7 +69,15 @@ def _fuzzy_coin(text: str) -> str | None:
     return None
 
 
+_IMAGE_SOURCE = re.compile(r"https?://\S+|\bfile[-_][A-Za-z0-9]{6,}\b")
+
+
 def parse_crypto(text: str) -> str | None:
+    """A coin's ticker: "BTC/USDT" -> BTC, "ether" -> ETH, "SOL" (capitals), "bitcon" -> BTC.
+    None for a message that brings an image (a URL or a file id): a ticker there names the
+    chart, not a price to look up."""
+    if _IMAGE_SOURCE.search(text):
+        return None
     pair = re.search(r"\b([A-Za-z]{2,6})[/-](USDT|USD|EUR|USDC|BUSD|BTC|ETH)\b", text, re.I)
     if pair and pair.group(1).upper() not in _CURRENCY_CODES and pair.group(1).upper() != pair.group(2).upper():
         return pair.group(1).upper()
@@ -84,7 +92,10 @@ def parse_crypto(text: str) -> str | None:
 
 def parse_pair(text: str) -> str | None:
     """ "EUR/USD", "eur-usd", "EURUSD" and "gbpjpy" (a bare six-letter code, in any case, when
-    both halves are currency codes), or two currencies named ("euro dólar")."""
+    both halves are currency codes), or two currencies named ("euro dólar"). None for a message
+    that brings an image (see :func:`parse_crypto`)."""
+    if _IMAGE_SOURCE.search(text):
+        return None
     for match in re.finditer(r"\b([A-Za-z]{3})\s*[/\-_]\s*([A-Za-z]{3})\b|\b([A-Za-z]{3})([A-Za-z]{3})\b", text):
         a, b = (match.group(1) or match.group(3)).upper(), (match.group(2) or match.group(4)).upper()
         if a in _CURRENCY_CODES and b in _CURRENCY_CODES and a != b:
