@@ -157,21 +157,44 @@ async def test_search_refusals(ctx):
     assert out["error"].startswith("No encontré cursos para «buceo en apnea»")
     out = json.loads(await buscar_curso.invoke('{"query": "python", "nivel": "experto total"}', ctx))
     assert out["error"] == "Nivel 'experto total' no válido: usa básico, intermedio, avanzado."
+    out = json.loads(await buscar_curso.invoke('{"query": "python", "modalidad": "por correo"}', ctx))
+    assert out["error"].startswith("Modalidad 'por correo' no válida")
+
+
+async def test_no_query_is_the_catalogue_under_the_filters(ctx):
     out = json.loads(await buscar_curso.invoke('{"query": "  "}', ctx))
-    assert "Dime qué tema" in out["error"]
-    out = json.loads(await buscar_curso.invoke('{"nivel": "básico"}', ctx))
-    assert "query" in out["error"]
+    assert out["total"] == 37 and len(out["cursos"]) == 5 and "en el catálogo" in out["busqueda"]
+    prices = [c["precio"] for c in out["cursos"]]
+    assert prices == sorted(prices)  # cheapest first
+    out = json.loads(await buscar_curso.invoke('{"nivel": "avanzado", "modalidad": "presencial"}', ctx))
+    assert out.get("error") or all(c["nivel"] == "avanzado" and c["modalidad"] == "presencial" for c in out["cursos"])
 
 
-async def test_lexical_like_fallback_and_semantic_alone(ctx):
+async def test_every_constraint_is_honoured(ctx):
+    out = json.loads(await buscar_curso.invoke('{"query": "inglés", "modalidad": "virtual"}', ctx))
+    assert [c["nombre"] for c in out["cursos"]] == ["Inglés de negocios y preparación IELTS"]
+    out = json.loads(await buscar_curso.invoke('{"query": "inglés"}', ctx))
+    assert {c["nombre"].split()[0] for c in out["cursos"]} == {"Inglés"}  # no French, no Trading
+    out = json.loads(await buscar_curso.invoke('{"query": "python", "precio_max": 700000}', ctx))
+    assert out["cursos"] and all(c["precio"] <= 700000 and "Python" in c["nombre"] for c in out["cursos"])
+    # quotes and SQL are just words: the Python courses, nothing else
+    out = json.loads(await buscar_curso.invoke(json.dumps({"query": "\"python\" OR 1=1 --"}), ctx))
+    names = [c["nombre"] for c in out["cursos"]]
+    assert all("Python" in n for n in names[:3]) and not any("Oratoria" in n for n in names), names
+
+
+async def test_semantic_alone(ctx):
     async with ctx.services.db.sessionmaker() as session:
-        python = await search._like(session, search.terms("Pythón"), None)
-        named = {c.id: c.code for c in await session.scalars(select(Course).where(Course.id.in_(python)))}
-        assert {named[i] for i in python[:3]} <= {"PY-101", "PY-201", "PY-301", "DS-201"}
-        assert search.terms("para de cursos") == [] and await search.lexical(session, "para de") == []
+        assert search.terms("para de cursos") == []
         semantic = await search.semantic(session, "quiero cocinar postres")
         assert semantic and (await session.get(Course, semantic[0])).code == "COC-101"
         assert await search.semantic(session, "xyzzy qwerty") == []
+
+
+async def test_huge_ids_are_not_found_not_errors(ctx):
+    for number in (0, -3, 2**31, 99999999999999999999):
+        out = json.loads(await detalle_curso.invoke(json.dumps({"curso_id": number}), ctx))
+        assert out["error"].startswith("No existe un curso disponible"), out
 
 
 async def test_course_details(ctx):

@@ -15,7 +15,8 @@ from typing import Any
 from hilo.nlu.lang import fold
 
 # ---------------------------------------------------------------------- clauses
-_SPLIT = re.compile(r"[?!.;\n]+|¿|¡")
+# A stop ends a clause only before a space or the end: URLs, decimals and "p. m." stay whole.
+_SPLIT = re.compile(r"[?!;\n]+|\.+(?=\s|$)|¿|¡")
 
 
 def clauses(text: str) -> list[str]:

@@ -3,7 +3,10 @@ words that only say "a course", and "curso 12" as an id (see :class:`hilo.nlu.pa
 
 from __future__ import annotations
 
-from hilo.nlu.parsers import ArgumentParser, Vocabulary, phrases
+import re
+
+from hilo.nlu.lang import fold
+from hilo.nlu.parsers import ArgumentParser, Vocabulary, parse_number, phrases
 
 LEVEL_WORDS = {
     "básico": "basico, basica, basicos, principiante, principiantes, inicial, iniciacion, desde cero, beginner, "
@@ -20,15 +23,44 @@ def parse_level(text: str) -> str | None:
     return found[0][1] if found else None
 
 
+MODALITY_WORDS = {
+    "virtual": "virtual, virtuales, online, en linea, remoto, remota, a distancia, desde casa",
+    "presencial": "presencial, presenciales, en persona, on-site, in person, en sede",
+    "híbrido": "hibrido, hibrida, hibridos, hybrid, mixto, semipresencial",
+}
+_MODALITIES = {w.strip(): m for m, words in MODALITY_WORDS.items() for w in [m, *words.split(",")]}
+_MAX_PRICE = re.compile(r"(?:menos de|hasta|maximo|max|no mas de|por debajo de|inferior a|que no pase de|"
+                        r"under|below|less than|up to|at most|no more than)\s*\$?\s*([\d.,]+\s*(?:k|mil|m|millones?|million)?)")
+
+
+def parse_modality(text: str) -> str | None:
+    found = phrases(text, _MODALITIES)
+    return found[0][1] if found else None
+
+
+def parse_max_price(text: str) -> float | None:
+    match = _MAX_PRICE.search(fold(text))
+    return parse_number(match.group(1)) if match else None
+
+
 VOCABULARY = Vocabulary(
     parsers=[ArgumentParser("level", frozenset({"nivel", "level", "dificultad", "difficulty"}), parse_level,
                             {"es": "¿Qué nivel buscas: básico, intermedio o avanzado?",
-                             "en": "Which level: basic, intermediate or advanced?"})],
+                             "en": "Which level: basic, intermediate or advanced?"}),
+             ArgumentParser("modality", frozenset({"modalidad", "modality"}), parse_modality,
+                            {"es": "¿Prefieres modalidad presencial, virtual o híbrida?",
+                             "en": "Do you prefer on-site, online or hybrid?"}),
+             ArgumentParser("max_price", frozenset({"precio_max", "max_price"}), parse_max_price,
+                            {"es": "¿Hasta qué precio buscas?", "en": "Up to what price?"})],
     synonyms=LEVEL_WORDS,
     filler=("curso cursos clase clases taller talleres formacion programa programas capacitacion "
-            "course courses class classes training "
+            "course courses class classes training manejan manejas ofrecen catalogo catalog dictan ensenan "
+            "cuanto cuesta cuestan precio precios valor vale valen costo necesito soy recomiendan recomiendas "
+            "es son barato baratos economico economicos menos hasta maximo mil pesos "
+            + " ".join(w.strip() for words in MODALITY_WORDS.values() for w in words.split(",") if " " not in w.strip())
+            + " "
             + " ".join(w.strip() for words in LEVEL_WORDS.values() for w in words.split(",") if " " not in w.strip())),
     id_words=("curso", "course"),
 )
 
-__all__ = ["LEVEL_WORDS", "VOCABULARY", "parse_level"]
+__all__ = ["LEVEL_WORDS", "MODALITY_WORDS", "VOCABULARY", "parse_level", "parse_max_price", "parse_modality"]

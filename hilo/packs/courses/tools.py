@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from hilo.nlu.lang import fold
+from hilo.nlu.numbers import format_money
 from hilo.packs.courses import search
 from hilo.packs.courses.models import LEVELS, Course
 from hilo.tools import ToolContext
@@ -30,10 +31,25 @@ def parse_level(value: str | None) -> str | None:
     return level
 
 
-def price_text(price: Decimal, currency: str) -> str:
-    whole = price == price.to_integral_value()
-    text = f"{price:,.0f}" if whole else f"{price:,.2f}"
-    return f"${text.replace(',', '_').replace('.', ',').replace('_', '.')} {currency}"
+_MODALITY_WORDS = {"virtual": "virtual", "online": "virtual", "en linea": "virtual", "remoto": "virtual",
+                   "presencial": "presencial", "on-site": "presencial", "in person": "presencial",
+                   "hibrido": "híbrido", "hibrida": "híbrido", "hybrid": "híbrido", "mixto": "híbrido"}
+MAX_ID = 2**31 - 1  # the id column is a 32-bit INTEGER on PostgreSQL
+
+
+def parse_modality(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    modality = _MODALITY_WORDS.get(fold(value.strip()))
+    if modality is None:
+        raise ToolError(f"Modalidad '{value}' no válida: usa presencial, virtual o híbrido.")
+    return modality
+
+
+def price_text(price: Decimal, currency: str, locale: str = "es") -> str:
+    """The price as the assistant's locale writes it, with the currency's code: "$350.000 COP"."""
+    text = format_money(price, currency, locale, None if price == price.to_integral_value() else 2)
+    return text if currency in text else f"{text} {currency}"
 
 
 def date_text(day: date | None) -> str:
@@ -64,32 +80,47 @@ def _db(ctx: ToolContext):
         "curso de python para principiantes", "¿qué cursos virtuales tienen?", "me interesa la fotografía",
         "¿hay cursos avanzados de programación?", "quiero estudiar ciencia de datos",
         "do you have python courses?", "I'm looking for an English course", "courses about marketing",
-        "beginner programming course",
+        "beginner programming course", "¿qué cursos manejan?", "¿qué cursos tienen?", "muéstrame el catálogo",
+        "¿algo de cocina?", "¿y de fotografía?", "cursos baratos", "¿qué ofrecen?", "what courses do you offer?",
+        "cursos virtuales de inglés por menos de 500 mil",
     ],
     template={
-        "es": "Estos son los cursos que encontré para «{query}»:\n"
+        "es": "Estos son los cursos que encontré {busqueda}:\n"
               "- #{id} {nombre} ({nivel}, {modalidad}): {precio_texto}, {horario}; inicia el {inicio}.",
-        "en": "These are the courses I found for “{query}”:\n"
+        "en": "These are the courses I found {search}:\n"
               "- #{id} {nombre} ({nivel}, {modalidad}): {precio_texto}, {horario}; starts {inicio}.",
     },
 )
-async def buscar_curso(ctx: ToolContext, query: str, nivel: str | None = None) -> dict:
-    """Search the course catalog by topic or name, best matches first.
+async def buscar_curso(ctx: ToolContext, query: str | None = None, nivel: str | None = None,
+                       modalidad: str | None = None, precio_max: float | None = None) -> dict:
+    """Search the course catalog by topic or name, best matches first; with no query, the catalog.
 
     Args:
         query: What the person wants to learn or the course name, e.g. "python", "inglés".
         nivel: Optional level: básico, intermedio or avanzado.
+        modalidad: Optional modality: presencial, virtual or híbrido.
+        precio_max: Optional highest price, in the catalog's currency.
     """
-    level = parse_level(nivel)
-    if not query.strip():
-        raise ToolError("Dime qué tema o curso buscas (por ejemplo: python, inglés, excel).")
+    level, modality = parse_level(nivel), parse_modality(modalidad)
+    if precio_max is not None and not 0 < precio_max < 1e12:
+        raise ToolError("El precio máximo debe ser un número positivo.")
+    query = (query or "").strip() or None
     async with _db(ctx).sessionmaker() as session:
-        found = await search.search(session, query, level)
+        found = await search.search(session, query, level, modality=modality, max_price=precio_max)
+        total = await search.count(session, level, modality, precio_max) if query is None else len(found)
         await session.commit()  # vectors computed for new or changed rows are kept
+    where = "".join([f" de nivel {level}" if level else "", f", modalidad {modality}" if modality else "",
+                     f", hasta {price_text(Decimal(str(precio_max)), 'COP')}" if precio_max is not None else ""])
     if not found:
-        where = f" de nivel {level}" if level else ""
-        raise ToolError(f"No encontré cursos{where} para «{query}». Prueba con otro tema o pide el catálogo por nivel.")
-    return {"query": query, "filtro_nivel": level, "total": len(found), "cursos": [summary(c) for c in found]}
+        about = f" para «{query}»" if query else ""
+        raise ToolError(f"No encontré cursos{where}{about}. Prueba con otro tema, otro nivel o pide el catálogo.")
+    if query:
+        busqueda, in_en = f"para «{query}»{where}", f"for “{query}”"
+    else:
+        busqueda = f"en el catálogo{where} ({total} en total; te muestro {len(found)}, del más económico)"
+        in_en = f"in the catalog ({total} in all; showing {len(found)}, cheapest first)"
+    return {"query": query, "filtro_nivel": level, "filtro_modalidad": modality, "precio_max": precio_max,
+            "busqueda": busqueda, "search": in_en, "total": total, "cursos": [summary(c) for c in found]}
 
 
 @tool(
@@ -115,8 +146,10 @@ async def detalle_curso(ctx: ToolContext, curso_id: int) -> dict:
     Args:
         curso_id: The course number (the # shown by buscar_curso).
     """
-    async with _db(ctx).sessionmaker() as session:
-        course = await session.get(Course, curso_id)
+    course = None
+    if 0 < curso_id <= MAX_ID:
+        async with _db(ctx).sessionmaker() as session:
+            course = await session.get(Course, curso_id)
     if course is None or not course.active:
         raise ToolError(f"No existe un curso disponible con el número {curso_id}. Usa buscar_curso para ver el catálogo.")
     return {
