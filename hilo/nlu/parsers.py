@@ -33,7 +33,20 @@ _FILLER = set(fold(
     "i im i'm am looking look for find search any "
     "about on in of the a an to do you have is are there show me want would like learn study "
     "please level some something related offer can get need what which one it this that these those "
-    "ese esa este esta eso esto"
+    "ese esa este esta eso esto esos esas estos estas aquel aquellos "
+    # greetings, chat spellings and interjections
+    "buenas buenos dias tardes noches hey holi ola saludos gracias uy ay bueno pues vale oye mira "
+    "q k xq pq porq d pa x tb tmb tambien plis pls porfavor "
+    # asking, wanting, having, sending: the request, not its subject
+    "tenéis teneis tendran tendrias manejan manejas ofreces venden vendes mandame mandeme enviame "
+    "pasame muestreme muestrenme dame deme lista listado necesito necesitaria ocupo quisiera "
+    "gustaria podria podrian pueden saber conocer consultar preguntar pregunta "
+    "no si sí solo solamente mas más muy otro otra otros otras cual cuales cuál cuáles "
+    "que qué como cómo cuando cuándo donde dónde cuanto cuánto cuanta cuantos cuantas "
+    "cuesta cuestan cuesten vale valen precio precios costo costos valor tarifa "
+    "es son sea sean soy estoy era ser estar hay tengo tienes tenemos "
+    "modalidad modalidades pase pasen supere superen "
+    "hi hello thanks thank hey please pls what's whats how much price cost costs does"
 ).split())
 
 _URL = re.compile(r"https?://[^\s<>\"')]+", re.I)
