@@ -120,7 +120,7 @@ async def test_unsure_messages_go_to_the_knowledge_hook_first(guided, monkeypatc
         ["knowledge (es): ¿capital de Francia?"]
     request.messages = [{"role": "user", "content": "¿algo más?"}]
     texts = [e.text async for e in guided.stream(request) if isinstance(e, TextDelta)]
-    assert texts[0].startswith("Puedo ayudarte con:")  # no answer from knowledge: the help reply
+    assert "ayud" in texts[0] and "{" not in texts[0]  # no answer from knowledge: the help reply
 
 
 def test_tool_choice_none_and_forced(guided):

@@ -187,6 +187,9 @@ class GuidedProvider:
             return follow
         if route != HELP and (confident or request.tool_choice == "required"):
             return self._call(route, tools[route], text, clause, lang, score, shown)
+        again = self._correction(text, tools, shown, lang)
+        if again is not None:
+            return again
         return Decision(HELP, self._help(profile, tools, lang), score=score, lang=lang, confident=confident)
 
     def _confident(self, route: str, score: float, tools: dict[str, dict]) -> bool:
@@ -279,6 +282,20 @@ class GuidedProvider:
                 return Decision(name, self.question(missing[0], lang), lang=lang)
             return Decision(name, arguments=args, lang=lang)
         return None
+
+    def _correction(self, text: str, tools: dict[str, dict], shown: _Shown, lang: str) -> Decision | None:
+        """A message no tool was sure of that changes the last call ("¿y en Bogotá?", "no, en Pereira")."""
+        if shown.last is None or shown.last[0] not in tools or not dialogue.corrects(text):
+            return None
+        name, last = shown.last
+        parameters = tools[name].get("parameters") or {}
+        args, _missing = self.parsers.parse_arguments(parameters, text)
+        args, missing = self._refine(parameters, last, text, args, [])
+        if args == last or not args:
+            return None
+        if missing:
+            return Decision(name, self.question(missing[0], lang), lang=lang)
+        return Decision(name, arguments=args, lang=lang)
 
     def _ids_of(self, schema: dict) -> list[Param]:
         return [p for p in self.parsers.params_of(schema.get("parameters") or {})
@@ -396,14 +413,15 @@ class GuidedProvider:
         if not tools:
             return NO_TOOLS[0 if es else 1]
         abilities = []
-        for name, schema in tools.items():
+        for schema in tools.values():
             description = (schema.get("description") or "").strip().rstrip(".")
             said_in = language.detect(description) if description else None
             if description and (said_in == lang or (said_in is None and lang == "en")) and len(description) <= 160:
                 abilities.append(description)
-            else:  # never quote a description in another language: name the tool and what it needs
-                needs = [p.name for p in self.parsers.params_of(schema.get("parameters") or {}) if p.required]
-                abilities.append(f"«{name}»" + (f" ({', '.join(needs)})" if needs else ""))
+        if len(abilities) < len(tools):  # never quote a description (or a tool name) in another language
+            return (HELP_OTHER_LANGUAGE[0] if es else HELP_OTHER_LANGUAGE[1]) if not abilities else (
+                ("Puedo ayudarte con: " + "; ".join(abilities) + ", y con otras consultas de este asistente. ¿Qué necesitas?")
+                if es else ("I can help with: " + "; ".join(abilities) + ", and with this assistant's other requests. What do you need?"))
         if es:
             return "Puedo ayudarte con: " + "; ".join(abilities) + ". ¿Qué necesitas?"
         return "I can help with: " + "; ".join(abilities) + ". What do you need?"
@@ -456,6 +474,12 @@ def question(param: Param, lang: str) -> str:
             else f"I need this: {param.description}. What is it?")
 
 
+HELP_OTHER_LANGUAGE = (
+    "¡Hola! Respondo sin un modelo de lenguaje, con las herramientas de este asistente. Escríbeme tu "
+    "pregunta con los datos que hagan falta (por ejemplo el lugar, la fecha o el número) y te ayudo.",
+    "Hello! I answer without a language model, with this assistant's tools. Write your question with the "
+    "details it needs (a place, a date or a number, for example) and I will help.",
+)
 NO_TOOLS = (
     "¡Hola! Ahora mismo respondo sin un modelo de lenguaje y este asistente no tiene herramientas, "
     "así que solo puedo saludarte y contarte esto: para conversaciones completas, quien administra "
