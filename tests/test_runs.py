@@ -141,6 +141,9 @@ def test_streamed_tool_round_trip_and_create_and_run(client, script):
     assert handler.events[0] == "thread.created"
     assert handler.events[-1] == "thread.run.requires_action"
     assert "thread.run.step.delta" in handler.events
+    # the tool-calls step follows OpenAI's sequence, as message steps do: created, in_progress, deltas
+    steps = [e for e in handler.events if e.startswith("thread.run.step.")]
+    assert steps[:3] == ["thread.run.step.created", "thread.run.step.in_progress", "thread.run.step.delta"], steps
     run = handler.current_run
     call = run.required_action.submit_tool_outputs.tool_calls[0]
     assert json.loads(call.function.arguments) == {"city": "Cali"}
