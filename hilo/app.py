@@ -12,7 +12,18 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from hilo import __version__, channels, webhooks
-from hilo.api import admin, assistants, docs, errors, files, health, messages, runs, threads
+from hilo.api import (
+    admin,
+    assistants,
+    docs,
+    errors,
+    files,
+    health,
+    messages,
+    openapi,
+    runs,
+    threads,
+)
 from hilo.api.guard import v1_guard
 from hilo.api.limits import RequestLimits, check_inputs
 from hilo.identity.service import AuthService
@@ -95,6 +106,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
     for pack in packs:
         for router in pack.routers:
             app.include_router(router)
+    openapi.install(app, channels.ENVELOPE_SCHEMAS)  # error responses as hilo answers them; links
     app.add_middleware(RequestLimits, settings=settings, envelopes=channels.ENVELOPES)
     return app
 

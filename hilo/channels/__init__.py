@@ -34,6 +34,7 @@ class ChannelRuntime:
 # Path prefixes whose routes answer errors in their own shape (where hilo answers before a
 # route runs, e.g. an upload refused by its size): prefix -> error -> body.
 ENVELOPES = {facade.PREFIX: facade.envelope}
+ENVELOPE_SCHEMAS = {facade.PREFIX: facade.ENVELOPE_SCHEMA}  # the same, as the OpenAPI spec shows them
 
 
 def install(app, settings) -> None:

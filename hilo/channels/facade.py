@@ -48,6 +48,11 @@ class FacadeError(Exception):
         self.status, self.message, self.headers, self.extra = status, message, headers, extra
 
 
+# The seed's error body, for the OpenAPI spec (hilo.api.openapi).
+ENVELOPE_SCHEMA = {"type": "object", "required": ["success", "error"],
+                   "properties": {"success": {"const": False}, "error": {"type": "string"}}}
+
+
 def envelope(error: HiloError) -> dict:
     """The seed's error body for an error hilo answers before a route runs."""
     return {"success": False, "error": error.message}
