@@ -106,8 +106,9 @@ def test_thread_per_user_history_and_clear(site, idp):
 
 def test_input_is_sanitised_and_capped(site, idp):
     with api(site, premium(idp)) as client:
-        r = client.post("/chat", json={"message": "ho\x00la\x07 \u200bmundo\x1b"})
+        r = client.post("/chat", json={"message": "ho\x01la\x07 \u200bmundo\x1b"})
         assert r.json()["message"] == "echo: hola mundo"
+        fails(client.post("/chat", json={"message": "ho\x00la"}), 400, "'message'")  # NUL: refused, as everywhere
         fails(client.post("/chat", json={"message": "x" * 4001}), 400, "4000")
         assert client.post("/chat", json={"message": "x" * 4000}).status_code == 200
         fails(client.post("/chat", json={"message": " \x00 "}), 400)

@@ -235,13 +235,22 @@ def test_twilio_sends_are_retried_then_given_up(hilo, fakes):
     assert TOKEN not in health["last_error"]
 
 
-def test_twilio_unconfigured_is_503(hilo):
-    hilo.settings.twilio_auth_token = None
-    try:
-        assert twilio_post(hilo, inbound("hola"), signature="x").status_code == 503
-        assert httpx.get(hilo.url + "/").json()["channels"]["twilio"]["configured"] is False
-    finally:
-        hilo.settings.twilio_auth_token = TOKEN
+def test_configured_webhooks_are_in_the_spec(hilo):
+    paths = httpx.get(hilo.url + "/openapi.json").json()["paths"]
+    assert "/webhooks/twilio" in paths and "/webhooks/whatsapp" in paths
+
+
+def test_an_unconfigured_provider_is_not_mounted(database_factory, tmp_path):
+    """Twilio off, Meta on: Twilio's webhook is a 404 like any unknown path and not in the spec."""
+    settings = make_settings(database_factory("sqlite"), tmp_path, packs="none", whatsapp_app_secret=APP_SECRET,
+                             whatsapp_token=META_TOKEN, whatsapp_verify_token=VERIFY)
+    with start_server(settings) as live:
+        assert twilio_post(live, inbound("hola"), signature="x").status_code == 404
+        assert "/webhooks/twilio" not in httpx.get(live.url + "/openapi.json").json()["paths"]
+        assert httpx.get(live.url + "/").json()["channels"]["twilio"]["configured"] is False
+        ok = httpx.get(live.url + "/webhooks/whatsapp",
+                       params={"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "7"})
+        assert ok.status_code == 200 and ok.text == "7"
 
 
 def test_meta_subscription_check(hilo):
