@@ -89,6 +89,8 @@ def parse(form) -> whatsapp.Inbound | None:
 async def twilio_webhook(request: Request):
     state = request.app.state
     settings: Settings = state.settings
+    if not configured(settings):  # switched off since start-up: as if it were not mounted
+        return JSONResponse({"error": {"type": "not_found", "message": "Not Found"}}, status_code=404)
     form = await request.form()
     signature = request.headers.get("x-twilio-signature", "")
     validator = RequestValidator(settings.twilio_auth_token)
