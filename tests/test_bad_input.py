@@ -170,6 +170,28 @@ def test_nul_in_upload_file_names_and_form_fields_is_400(api):
     assert api.post("/v1/files", content=body, headers={"content-type": content_type}).status_code == 200
 
 
+def test_nul_and_lone_surrogates_over_the_websocket_are_refused(api, server):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    assistant = api.post("/v1/assistants", json={"model": "scripted/ws-bad"}).json()["id"]
+    base = f"ws://127.0.0.1:{server.port}/ws/assistant/"
+    with connect(f"{base}?assistant={assistant}&user=ws-bad", open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "connection"
+        for text in ("ho\x00la", "a \ud800 b"):
+            ws.send(json.dumps({"type": "message", "message": text}))  # json escapes the surrogate
+            frame = json.loads(ws.recv(timeout=10))
+            assert frame["type"] == "error" and "no permitido" in frame["message"], frame
+        ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "pong"  # the session goes on
+    with connect(f"{base}?assistant=asst_%00x", open_timeout=10) as ws:
+        frame = json.loads(ws.recv(timeout=10))
+        assert frame["type"] == "error" and "'assistant'" in frame["message"], frame
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd.code == 1008  # a policy refusal, not 1011 (internal error)
+
+
 # ------------------------------------------------------------------ sizes
 
 

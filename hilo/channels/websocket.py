@@ -34,6 +34,7 @@ from hilo.channels.conversation import converse
 from hilo.identity import Principal
 from hilo.identity.users import user_for_identity
 from hilo.kit.errors import Forbidden, HiloError, NotFound
+from hilo.kit.inputs import text_problem
 from hilo.threads.active import reset
 
 log = logging.getLogger("hilo.channels.websocket")
@@ -43,6 +44,7 @@ AUTH_WAIT_S = 10.0
 SUBJECT = re.compile(r"^[A-Za-z0-9_.:@+\-]{1,128}$")
 POLICY, UNAVAILABLE = 1008, 1011
 BAD_FRAME = 'Mensaje inválido: se esperaba JSON como {"type": "message", "message": "..."} o {"type": "reset"}.'
+FORBIDDEN_CHARACTER = "contiene un carácter no permitido (NUL o un sustituto UTF-16 suelto)"
 
 
 class Closed(Exception):
@@ -194,6 +196,11 @@ async def serve(scope, receive, send) -> None:
     runtime = sock.app.state.channels
     runtime.ws_connections += 1
     try:
+        bad = next((key for key, value in sock.query.items() if text_problem(key) or text_problem(value)), None)
+        if bad is not None:  # as on every HTTP route: a NUL or lone surrogate is refused, not looked up
+            name = "" if text_problem(bad) else f" '{bad}'"
+            await sock.fail(f"Parámetro inválido{name}: {FORBIDDEN_CHARACTER}.", POLICY)
+            return
         principal = await _authenticate(sock)
         if principal is None:
             return
@@ -225,6 +232,8 @@ async def _handle(sock: Socket, caller: Principal, assistant: common.AssistantRe
             await sock.send("error", 'El campo "message" debe ser un texto no vacío.')
         elif len(text) > limit:
             await sock.send("error", f"El mensaje es demasiado largo (máximo {limit} caracteres).")
+        elif text_problem(text):
+            await sock.send("error", f'El campo "message" no es válido: {FORBIDDEN_CHARACTER}.')
         else:
             await _reply(sock, caller, assistant, text)
     elif kind == "reset":
