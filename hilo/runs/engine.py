@@ -32,6 +32,7 @@ from hilo.identity import Principal
 from hilo.kit.bus import EventBus
 from hilo.kit.config import Settings
 from hilo.kit.ids import new_id, now
+from hilo.nlu.fair import CALLER
 from hilo.providers.base import (
     Finish,
     ModelProvider,
@@ -185,6 +186,8 @@ class RunEngine:
         run = start.run if start is not None else await self.store.get(run_id)
         if run is None or run.status != "queued":
             return
+        # Whose turn this is for the embedding engine's fair scheduler (this task's context only).
+        CALLER.set(f"user:{run.user_id}" if run.user_id else f"thread:{run.thread_id}")
         setup: _Setup | None = None
         try:
             setup = await self._setup(run, start.assistant if start is not None else None)

@@ -40,17 +40,21 @@ def embedding_key(course: Course) -> str:
 
 
 def embed_passages(texts: list[str]) -> np.ndarray:
-    """Unit vectors (n, 384) from the bundled multilingual-e5-small, on the engine's one thread."""
+    """Unit vectors (n, 384) from the bundled multilingual-e5-small, on the engine's one thread;
+    each text capped at the model's 512-token window (see :mod:`hilo.nlu.embed`)."""
     from hilo.nlu import embed
 
     return embed.passage_vectors(texts).astype(np.float32)
 
 
 async def embed_query(text: str) -> np.ndarray:
-    """The query's unit vector, computed off the event loop on the engine's thread."""
+    """The query's unit vector, computed off the event loop on the engine's thread, in the
+    caller's turn of the fair scheduler; the query is capped at ``embed.QUERY_TOKENS`` (its
+    first ~500 characters: what search needs)."""
     from hilo.nlu import embed
 
-    return np.asarray(await embed.run(embed.query_vectors, text), dtype=np.float32)
+    vector = await embed.run(embed.query_vectors, text, 2, embed.QUERY_TOKENS)
+    return np.asarray(vector, dtype=np.float32)
 
 
 async def ensure_embeddings(session: AsyncSession, courses: list[Course]) -> int:
