@@ -151,7 +151,7 @@ async def detalle_curso(ctx: ToolContext, curso_id: int) -> dict:
         async with _db(ctx).sessionmaker() as session:
             course = await session.get(Course, curso_id)
     if course is None or not course.active:
-        raise ToolError(f"No existe un curso disponible con el número {curso_id}. Usa buscar_curso para ver el catálogo.")
+        raise ToolError(f"No existe un curso disponible con el número {curso_id}. Pídeme el catálogo o dime qué tema buscas.")
     return {
         **summary(course), "codigo": course.code, "lugar": course.city or "en línea",
         "docente": course.instructor or "por confirmar",
