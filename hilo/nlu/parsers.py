@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hilo.nlu import dialogue
 from hilo.nlu.lang import fold
 
 # Words that say what the user wants, not what about: dropped from free-text queries.
@@ -117,6 +118,23 @@ def parse_string_id(text: str) -> str | None:
         return token.group(0)
     number = parse_integer_id(text)
     return str(number) if number is not None else None
+
+
+# a string parameter that holds a number or code: "order_number", "numero_pedido", "codigo", "nit"
+_CODE_NAME = re.compile(r"(number|numero|número|(^|_)no$|(^|_)num$|code|codigo|código|(^|_)nit$|cedula|cédula|"
+                        r"tracking|guia|guía|(^|_)sku$|serial|invoice|factura|ticket)", re.IGNORECASE)
+_CODE = re.compile(r"(?<![\w.,])#?([A-Za-z]{0,4}-?\d{2,}[A-Za-z0-9-]*)(?![\w.,]\d)")
+
+
+def parse_code(text: str) -> str | None:
+    """A number or code the user gives ("pedido #45812", "la guía AB-2231"); in a correction
+    ("perdón, es el 45812, no el 45821") the one the user says they meant."""
+    if dialogue.corrects(text) and (meant := dialogue.meant(text)):
+        found = _CODE.search(meant)
+        if found:
+            return found.group(1)
+    found = _CODE.search(text)
+    return found.group(1) if found else None
 
 
 def parse_url(text: str) -> str | None:
@@ -261,7 +279,7 @@ class Vocabulary:
     id_words: tuple[str, ...] = ()  # words that introduce an id: "curso" in "el curso 12"
 
 
-_CORE_KINDS = ("url", "file_id", "int_id", "str_id", "date", "number", "bool", "text", "place")
+_CORE_KINDS = ("url", "file_id", "int_id", "str_id", "code", "date", "number", "bool", "text", "place")
 _SOURCES = ("url", "file_id")  # "an image URL or a file id": one of them is needed
 
 
@@ -316,6 +334,8 @@ class Parsers:
             return "date"
         if lname in _PLACE_NAMES and types <= {"string"}:
             return "place"
+        if types <= {"string"} and _CODE_NAME.search(lname):
+            return "code"
         if types & {"integer", "number"}:
             return "number"
         if types == {"boolean"}:
@@ -364,6 +384,8 @@ class Parsers:
         for p in self.params_of(parameters):
             if p.kind == "int_id":
                 strong += self._id_hint.search(text) is not None
+            elif p.kind == "code":
+                strong += parse_code(text) is not None
             elif p.kind in _SOURCES or (p.kind in self._kinds and self._kinds[p.kind].strong):
                 strong += self.parse_value(p, text) is not None
         return strong
@@ -378,7 +400,7 @@ class Parsers:
 
 
 _CORE: dict[str, Callable[[str], Any]] = {
-    "url": parse_url, "file_id": parse_file_id, "str_id": parse_string_id,
+    "url": parse_url, "file_id": parse_file_id, "str_id": parse_string_id, "code": parse_code,
     "date": parse_date, "number": parse_number, "bool": parse_bool, "place": parse_place,
 }
 CORE = Parsers()
