@@ -138,7 +138,7 @@ def reference(text: str, items: list[dict[str, Any]] | None, focus: dict[str, An
                 return Reference(found, "name")
     if focus is not None and _THAT.search(folded):
         return Reference(focus, "that")
-    if items and len(items) == 1 and _THAT.search(folded):
+    if items and _THAT.search(folded):  # "ese" after a list: the first one, the best match
         return Reference(items[0], "that")
     return None
 
