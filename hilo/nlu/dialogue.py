@@ -152,9 +152,13 @@ _CORRECTION = re.compile(
 _MEANT = re.compile(r"(?:quise decir|queria decir|mas bien|mejor|i meant|instead|rather|en vez de eso)\s+(.*)$")
 
 
+# what a reply may open with before it says what it changes: "¿", "bueno,", "ok gracias,"
+_OPENING = re.compile(r"^(?:[\s¿¡]+|(?:bueno|ok|okay|vale|listo|dale|gracias|perfecto|ah|oh|ya|well|thanks)\b[\s,.!]*)+")
+
+
 def corrects(text: str) -> bool:
     """Does the message change the last request rather than make a new one?"""
-    return bool(_CORRECTION.search(fold(text)))
+    return bool(_CORRECTION.search(_OPENING.sub("", fold(text))))
 
 
 def meant(text: str) -> str | None:
