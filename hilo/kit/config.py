@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     guided_threads: int = 2  # OpenMP threads of the embedding model
     guided_threshold: float = 0.85  # below this similarity a message gets the help reply
 
+    # Embeddings of vector stores (hilo.knowledge.embeddings): the bundled e5 unless a base URL is set
+    embeddings_base_url: str | None = None  # an OpenAI-compatible API, e.g. https://api.openai.com/v1
+    embeddings_model: str = "text-embedding-3-small"  # the endpoint's model (with embeddings_base_url)
+    embeddings_api_key: str | None = Field(default=None, repr=False)
+
     # Market data (trading mentor pack): ccxt exchange and ECB reference rates
     crypto_exchange: str = "binance"  # any ccxt exchange id
     crypto_api_url: str | None = None  # replaces the exchange's API host (tests, proxies)
