@@ -27,6 +27,11 @@ Each ``POST /v1/chat/completions`` consumes one queued *turn* (a dict):
 ``abort_after``
     stream only this many chunks, then drop the connection (a mid-stream failure).
 
+``POST /v1/embeddings`` answers at once, deterministically and without a model: each input's
+words (lower-cased runs of word characters) are hashed into ``embedding_dim`` signed buckets (the request's
+``dimensions`` when given) and the vector is normalised, so texts sharing words are near;
+``encoding_format`` ``"float"`` or ``"base64"`` as OpenAI answers them.
+
 With an empty queue the server answers at once by echoing the last user message as
 ``"echo: <text>"``, which is what benchmarks rely on. Every chat-completions request body is
 recorded in :attr:`FakeOpenAIServer.requests`; every request (method, path, headers with
@@ -40,10 +45,14 @@ transfer encoding so that connections are reused.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
+import math
 import re
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -169,6 +178,9 @@ class _Handler(QuietHandler):
         owner._log("POST", self.path, dict(self.headers), body)
         if not self._authorized():
             return
+        if self._path() in ("/v1/embeddings", "/embeddings"):
+            self._embeddings(body)
+            return
         if self._path() not in ("/v1/chat/completions", "/chat/completions"):
             self._send_json(404, _error_body(404, f"Unknown path {self._path()}"))
             return
@@ -194,6 +206,26 @@ class _Handler(QuietHandler):
             self.close_connection = True
 
     # -- answers ----------------------------------------------------------------------------
+
+    def _embeddings(self, body: Any) -> None:
+        inputs = body.get("input") if isinstance(body, dict) else None
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not inputs or not all(isinstance(t, str) and t for t in inputs):
+            self._send_json(400, _error_body(400, "'input' must be a non-empty string or array of them."))
+            return
+        dim = int(body.get("dimensions") or self.server.owner.embedding_dim)
+        data = []
+        for index, text in enumerate(inputs):
+            vector = _hashed_vector(text, dim)
+            if body.get("encoding_format") == "base64":
+                embedding: Any = base64.b64encode(struct.pack(f"<{dim}f", *vector)).decode()
+            else:
+                embedding = vector
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        tokens = sum(len(t.split()) for t in inputs)
+        self._send_json(200, {"object": "list", "data": data, "model": body.get("model") or "fake-embedding",
+                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     @staticmethod
     def _tool_calls(turn: dict[str, Any]) -> list[dict[str, Any]]:
@@ -333,11 +365,24 @@ class _Handler(QuietHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
 
+def _hashed_vector(text: str, dim: int) -> list[float]:
+    """A unit vector of ``text``'s words hashed into ``dim`` signed buckets (no words: e0)."""
+    vector = [0.0] * dim
+    for word in re.findall(r"\w+", text.lower()):
+        digest = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+        vector[digest % dim] += 1.0 if (digest >> 63) & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector))
+    if norm == 0:
+        vector[0], norm = 1.0, 1.0
+    return [v / norm for v in vector]
+
+
 class FakeOpenAIServer:
     """A scripted OpenAI chat-completions server on ``127.0.0.1`` and a free port.
 
     ``api_key``: when given, requests without ``Authorization: Bearer <api_key>`` get a 401
-    in OpenAI's error shape. ``models``: the ids ``GET /v1/models`` lists.
+    in OpenAI's error shape. ``models``: the ids ``GET /v1/models`` lists. ``embedding_dim``:
+    the width of ``/v1/embeddings`` vectors.
     """
 
     def __init__(
@@ -346,8 +391,10 @@ class FakeOpenAIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         models: tuple[str, ...] | list[str] = ("fake-model",),
+        embedding_dim: int = 64,
     ) -> None:
         self.api_key = api_key
+        self.embedding_dim = int(embedding_dim)
         self.host = host
         self.port = port
         self.models = list(models)

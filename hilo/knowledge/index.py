@@ -1,0 +1,414 @@
+"""The in-memory hybrid index of one vector store: exact dense search + BM25, fused by RRF.
+
+The database holds a store's chunks and their vectors; each process keeps one
+:class:`StoreIndex` per store it searches, built from those rows and kept current file by file
+(:meth:`StoreIndex.add` / :meth:`StoreIndex.remove`; removing a file never touches the vectors
+of the others). The same rows give the same hits in every process, whatever the database.
+
+**Dense** search is exact: one float32 matrix-vector product over the store's unit vectors
+(cosine similarity). Measured (``bench/knowledge_search.py``, README "Retrieval"): 100,000
+chunks x 384 dimensions is 154 MB and one search takes ~5-7 ms on this project's 2-core
+machine, so exact search already meets the target (p99 under 20 ms with the query embedding)
+with recall 1.0 by construction; an HNSW graph (``usearch``) searches in under 1 ms but takes
+minutes to build at 100k on 2 cores, must be rebuilt by every process that loads the store,
+loses recall, and filters by file only by over-fetching. Exact search also filters by file
+exactly (a mask).
+
+**Lexical** search is BM25 (Lucene's variant: ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``,
+``k1`` = 1.2, ``b`` = 0.75) over :func:`hilo.knowledge.lexical.terms`, written here over numpy
+posting lists rather than with ``bm25s``: ``bm25s`` precomputes every (chunk, term) score with
+the store's IDF baked in, so adding or removing one file means re-indexing the whole store
+(measured in the bench), while these postings take a file in O(its terms) and score at query
+time from live document frequencies. A removed file's slots are dead until a compaction
+(when they are over half of the slots) packs vectors and postings, still without embedding.
+
+**Fusion** is reciprocal rank fusion over the top :attr:`StoreIndex.depth` of each list:
+``fused = w_dense / (k + rank_dense) + w_lexical / (k + rank_lexical)`` (``k`` = 60, ranks from
+1; a chunk missing from a list gets nothing from it).
+
+**Scores** are in [0, 1] and never rise as the rank falls:
+
+* hybrid: the fused value divided by the best one possible for this query (first in every
+  list that returned anything), so a chunk first in both lists scores 1.0;
+* dense: the cosine mapped to [0, 1], ``(1 + cos) / 2``;
+* lexical: the BM25 score divided by its bound for this query, ``sum(idf * (k1 + 1))`` over
+  the query's known terms (what a chunk would score with every term infinitely often).
+
+**Ties** are broken by chunk id (ascending), and a candidate list includes every chunk tied
+with its last member before that cut, so the same rows and query give the same hits whatever
+order the files were added in.
+
+All methods take one lock: searches of one store run one at a time, and a search never sees
+a file half added.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hilo.knowledge.lexical import terms
+
+__all__ = ["MODES", "Hit", "StoreIndex"]
+
+MODES = ("hybrid", "dense", "lexical")
+_INITIAL = 1024  # slots allocated at first (and the dead slots tolerated before a compaction)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    chunk_id: int
+    file_id: str
+    score: float  # in [0, 1], higher is better
+    dense_rank: int | None  # 1-based rank in the dense candidates (None: not among them)
+    lexical_rank: int | None  # 1-based rank in the lexical candidates (None: not among them)
+
+
+@dataclass(slots=True)
+class _File:
+    number: int
+    slots: np.ndarray  # int64: the file's slots
+    term_ids: np.ndarray  # int64: the distinct terms of its chunks
+    term_docs: np.ndarray  # int64: in how many of its chunks each appears (its share of df)
+
+
+class _Postings:
+    """One term's (slot, term frequency) pairs, appended per file and merged when read."""
+
+    __slots__ = ("slots", "tfs", "parts")
+
+    def __init__(self) -> None:
+        self.slots = np.zeros(0, dtype=np.int32)
+        self.tfs = np.zeros(0, dtype=np.float32)
+        self.parts: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def append(self, slots: np.ndarray, tfs: np.ndarray) -> None:
+        self.parts.append((slots, tfs))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.parts:
+            self.slots = np.concatenate([self.slots, *(s for s, _t in self.parts)])
+            self.tfs = np.concatenate([self.tfs, *(t for _s, t in self.parts)])
+            self.parts = []
+        return self.slots, self.tfs
+
+
+class StoreIndex:
+    """In-memory hybrid index of one vector store's chunks (dense + BM25, fused by RRF)."""
+
+    def __init__(self, *, rrf_k: float = 60.0, dense_weight: float = 1.0, lexical_weight: float = 1.0,
+                 depth: int = 100, k1: float = 1.2, b: float = 0.75) -> None:
+        self.rrf_k = float(rrf_k)
+        self.dense_weight = float(dense_weight)
+        self.lexical_weight = float(lexical_weight)
+        self.depth = int(depth)  # candidates taken from each list before fusing
+        self.k1 = float(k1)
+        self.b = float(b)
+        self._lock = threading.RLock()
+        self._dim: int | None = None
+        self._used = 0  # slots handed out (live and dead)
+        self._live = 0
+        self._total_length = 0  # terms in live chunks
+        self._vectors = np.zeros((0, 0), dtype=np.float32)
+        self._alive = np.zeros(0, dtype=bool)
+        self._length = np.zeros(0, dtype=np.float32)
+        self._chunk_ids = np.zeros(0, dtype=np.int64)
+        self._file_of = np.zeros(0, dtype=np.int64)
+        self._files: dict[str, _File] = {}
+        self._file_names: list[str | None] = []  # by file number
+        self._vocab: dict[str, int] = {}
+        self._postings: list[_Postings] = []
+        self._df = np.zeros(0, dtype=np.int64)  # live chunks holding each term
+
+    # ------------------------------------------------------------------ contents
+    def __len__(self) -> int:
+        return self._live
+
+    def files(self) -> set[str]:
+        with self._lock:
+            return set(self._files)
+
+    @property
+    def dim(self) -> int | None:
+        return self._dim
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the arrays (vectors, postings, per-slot data); Python objects excluded."""
+        with self._lock:
+            total = sum(a.nbytes for a in (self._vectors, self._alive, self._length, self._chunk_ids,
+                                           self._file_of, self._df))
+            for postings in self._postings:
+                total += postings.slots.nbytes + postings.tfs.nbytes
+                total += sum(s.nbytes + t.nbytes for s, t in postings.parts)
+            for entry in self._files.values():
+                total += entry.slots.nbytes + entry.term_ids.nbytes + entry.term_docs.nbytes
+            return total
+
+    def add(self, file_id: str, chunk_ids: Sequence[int], texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Index one file's chunks (replacing what the index held for ``file_id``)."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(chunk_ids) != len(texts) or len(texts) != vectors.shape[0]:
+            raise ValueError("add() needs as many chunk ids, texts and vector rows")
+        if not all(math.isfinite(v) for v in vectors.sum(axis=1)):
+            raise ValueError("vectors must be finite")
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = vectors / np.where(norms > 0, norms, 1.0)
+        bags = [Counter(terms(text)) for text in texts]  # outside the lock: the slow part
+        with self._lock:
+            if self._dim is None and len(texts):
+                self._dim = vectors.shape[1]
+            if len(texts) and vectors.shape[1] != self._dim:
+                raise ValueError(f"vectors have {vectors.shape[1]} dimensions; this index holds {self._dim}")
+            self.remove(file_id)
+            count = len(texts)
+            self._reserve(self._used + count)
+            slots = np.arange(self._used, self._used + count, dtype=np.int64)
+            self._used += count
+            number = len(self._file_names)
+            self._file_names.append(file_id)
+            if count:
+                self._vectors[slots] = vectors
+            self._alive[slots] = True
+            self._chunk_ids[slots] = np.asarray(chunk_ids, dtype=np.int64)
+            self._file_of[slots] = number
+            lengths = np.array([sum(bag.values()) for bag in bags], dtype=np.float32)
+            self._length[slots] = lengths
+            self._live += count
+            self._total_length += int(lengths.sum())
+            term_ids, term_docs = self._post(slots, bags)
+            self._files[file_id] = _File(number, slots, term_ids, term_docs)
+
+    def remove(self, file_id: str) -> None:
+        """Forget one file's chunks (no other file's vectors or postings are rebuilt)."""
+        with self._lock:
+            entry = self._files.pop(file_id, None)
+            if entry is None:
+                return
+            self._alive[entry.slots] = False
+            self._file_names[entry.number] = None
+            self._live -= len(entry.slots)
+            self._total_length -= int(self._length[entry.slots].sum())
+            self._df[entry.term_ids] -= entry.term_docs
+            dead = self._used - self._live
+            if dead > max(_INITIAL, self._live):
+                self._compact()
+
+    # ------------------------------------------------------------------ search
+    def search(self, query: str, vector: np.ndarray | None, k: int = 10, mode: str = "hybrid",
+               files: Collection[str] | None = None) -> list[Hit]:
+        """The ``k`` best chunks for ``query`` (its text for BM25, its unit ``vector`` for the
+        dense side), best first; ``files``: only chunks of these files. In hybrid mode with no
+        ``vector`` the lexical ranking is answered (scored as lexical)."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        if k <= 0:
+            return []
+        if mode == "dense" and vector is None:
+            raise ValueError("dense search needs the query's vector")
+        query_terms = sorted(set(terms(query))) if mode != "dense" else []
+        with self._lock:
+            if not self._live:
+                return []
+            allowed = self._allowed(files)
+            if allowed is not None and not allowed.any():
+                return []
+            if mode == "hybrid" and vector is None:
+                mode = "lexical"
+            if mode == "dense":
+                slots, scores = self._dense(vector, allowed, k)
+                return [self._hit(s, (1.0 + c) / 2.0, i + 1, None) for i, (s, c) in enumerate(zip(slots, scores, strict=True))]
+            if mode == "lexical":
+                slots, scores, bound = self._lexical(query_terms, allowed, k)
+                return [self._hit(s, v / bound, None, i + 1) for i, (s, v) in enumerate(zip(slots, scores, strict=True))]
+            depth = max(self.depth, k)
+            dense_slots, _ = self._dense(vector, allowed, depth)
+            lexical_slots, _, _ = self._lexical(query_terms, allowed, depth)
+            return self._fuse(dense_slots, lexical_slots, k)
+
+    def _hit(self, slot: int, score: float, dense_rank: int | None, lexical_rank: int | None) -> Hit:
+        file_id = self._file_names[int(self._file_of[slot])]
+        assert file_id is not None
+        return Hit(int(self._chunk_ids[slot]), file_id, min(max(float(score), 0.0), 1.0), dense_rank, lexical_rank)
+
+    def _allowed(self, files: Collection[str] | None) -> np.ndarray | None:
+        """A mask over the used slots of the chunks of ``files`` (None: every live chunk)."""
+        if files is None:
+            return None
+        mask = np.zeros(self._used, dtype=bool)
+        for file_id in set(files):
+            entry = self._files.get(file_id)
+            if entry is not None:
+                mask[entry.slots] = True
+        return mask
+
+    def _dense(self, vector: np.ndarray | None, allowed: np.ndarray | None, count: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(slots, cosines) of the ``count`` nearest live chunks, best first."""
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if query.shape[0] != self._dim:
+            raise ValueError(f"the query vector has {query.shape[0]} dimensions; this index holds {self._dim}")
+        norm = float(np.linalg.norm(query))
+        if not math.isfinite(norm):
+            raise ValueError("the query vector must be finite")
+        if norm > 0:
+            query = query / norm
+        scores = self._vectors[: self._used] @ query
+        keep = self._alive[: self._used] if allowed is None else (self._alive[: self._used] & allowed)
+        scores[~keep] = -np.inf
+        return self._top(scores, count)
+
+    def _lexical(self, query_terms: list[str], allowed: np.ndarray | None, count: int
+                 ) -> tuple[np.ndarray, np.ndarray, float]:
+        """(slots, BM25 scores) of the ``count`` best live chunks with a query term, and the
+        query's bound (the most a chunk could score)."""
+        ids = [self._vocab[t] for t in query_terms if t in self._vocab]
+        ids = [i for i in ids if self._df[i] > 0]
+        empty = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), 1.0
+        if not ids:
+            return empty
+        live = self._live
+        average = self._total_length / live if live else 1.0
+        keep = self._alive if allowed is None else (self._alive[: self._used] & allowed)
+        parts_slots, parts_scores = [], []
+        bound = 0.0
+        for term in ids:
+            df = int(self._df[term])
+            idf = math.log(1.0 + (live - df + 0.5) / (df + 0.5))
+            bound += idf * (self.k1 + 1.0)
+            slots, tfs = self._postings[term].arrays()
+            live_mask = keep[slots]
+            slots, tfs = slots[live_mask], tfs[live_mask]
+            norm = self.k1 * (1.0 - self.b + self.b * self._length[slots] / average)
+            parts_slots.append(slots)
+            parts_scores.append(idf * tfs * (self.k1 + 1.0) / (tfs + norm))
+        slots = np.concatenate(parts_slots)
+        if not len(slots):
+            return empty[0], empty[1], bound
+        totals = np.bincount(slots, weights=np.concatenate(parts_scores).astype(np.float64), minlength=self._used)
+        scores = np.where(totals > 0, totals, -np.inf)  # every term's share is positive
+        found, values = self._top(scores, count)
+        return found, values, bound
+
+    def _top(self, scores: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """(slots, scores) of the ``count`` best finite scores, best first, ties by chunk id;
+        every slot tied with the last one kept is considered before the cut."""
+        finite = int(np.count_nonzero(scores > -np.inf))
+        if finite == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=scores.dtype)
+        count = min(count, finite)
+        if count < len(scores):
+            part = np.argpartition(-scores, count - 1)[:count]
+            threshold = scores[part].min()
+            candidates = np.flatnonzero(scores >= threshold)
+        else:
+            candidates = np.flatnonzero(scores > -np.inf)
+        order = np.lexsort((self._chunk_ids[candidates], -scores[candidates]))[:count]
+        chosen = candidates[order]
+        return chosen, scores[chosen]
+
+    def _fuse(self, dense_slots: np.ndarray, lexical_slots: np.ndarray, k: int) -> list[Hit]:
+        """Reciprocal rank fusion of the two candidate lists, scored against the best possible."""
+        dense_rank = {int(s): i + 1 for i, s in enumerate(dense_slots)}
+        lexical_rank = {int(s): i + 1 for i, s in enumerate(lexical_slots)}
+        best = (self.dense_weight if len(dense_slots) else 0.0) + (self.lexical_weight if len(lexical_slots) else 0.0)
+        if best <= 0:
+            return []
+        best /= self.rrf_k + 1.0
+        fused: list[tuple[float, int, int]] = []
+        for slot in dense_rank.keys() | lexical_rank.keys():
+            value = 0.0
+            if slot in dense_rank:
+                value += self.dense_weight / (self.rrf_k + dense_rank[slot])
+            if slot in lexical_rank:
+                value += self.lexical_weight / (self.rrf_k + lexical_rank[slot])
+            fused.append((-value, int(self._chunk_ids[slot]), slot))
+        fused.sort()
+        return [self._hit(slot, -negative / best, dense_rank.get(slot), lexical_rank.get(slot))
+                for negative, _chunk, slot in fused[:k]]
+
+    # ------------------------------------------------------------------ storage
+    def _reserve(self, needed: int) -> None:
+        capacity = len(self._alive)
+        if needed <= capacity and self._vectors.shape[1] == (self._dim or 0):
+            return
+        size = max(_INITIAL, needed, capacity + capacity // 4)  # 25 % headroom: 100k x 384 is 154 MB
+        dim = self._dim or 0
+        vectors = np.zeros((size, dim), dtype=np.float32)
+        if self._vectors.shape[1] == dim:
+            vectors[:capacity] = self._vectors
+        self._vectors = vectors
+        self._alive = _grown(self._alive, size)
+        self._length = _grown(self._length, size)
+        self._chunk_ids = _grown(self._chunk_ids, size)
+        self._file_of = _grown(self._file_of, size)
+
+    def _post(self, slots: np.ndarray, bags: list[Counter]) -> tuple[np.ndarray, np.ndarray]:
+        """Append the postings of new chunks; their distinct term ids and chunk counts."""
+        term_list: list[int] = []
+        slot_list: list[int] = []
+        tf_list: list[int] = []
+        for slot, bag in zip(slots.tolist(), bags, strict=True):
+            for term, tf in bag.items():
+                term_id = self._vocab.get(term)
+                if term_id is None:
+                    term_id = self._vocab[term] = len(self._postings)
+                    self._postings.append(_Postings())
+                term_list.append(term_id)
+                slot_list.append(slot)
+                tf_list.append(tf)
+        if len(self._df) < len(self._postings):
+            self._df = _grown(self._df, max(len(self._postings), 2 * len(self._df)))
+        if not term_list:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        term_ids = np.array(term_list, dtype=np.int64)
+        order = np.argsort(term_ids, kind="stable")  # slots stay ascending within a term
+        term_ids = term_ids[order]
+        post_slots = np.array(slot_list, dtype=np.int32)[order]
+        post_tfs = np.array(tf_list, dtype=np.float32)[order]
+        distinct, starts, docs = np.unique(term_ids, return_index=True, return_counts=True)
+        for term_id, start, n in zip(distinct.tolist(), starts.tolist(), docs.tolist(), strict=True):
+            self._postings[term_id].append(post_slots[start:start + n], post_tfs[start:start + n])
+        self._df[distinct] += docs
+        return distinct, docs.astype(np.int64)
+
+    def _compact(self) -> None:
+        """Drop dead slots: vectors and postings packed, slots renumbered (no embedding)."""
+        used = self._used
+        alive = self._alive[:used].copy()
+        remap = np.full(used, -1, dtype=np.int64)
+        kept = np.flatnonzero(alive)
+        remap[kept] = np.arange(len(kept), dtype=np.int64)
+        self._vectors[: len(kept)] = self._vectors[kept]
+        for name in ("_alive", "_length", "_chunk_ids", "_file_of"):
+            array = getattr(self, name)
+            array[: len(kept)] = array[kept]
+            array[len(kept):used] = 0
+        for postings in self._postings:
+            slots, tfs = postings.arrays()
+            mask = alive[slots]
+            postings.slots, postings.tfs = remap[slots[mask]].astype(np.int32), tfs[mask]
+        names: list[str | None] = []
+        for entry in self._files.values():
+            entry.slots = remap[entry.slots]
+        numbers = {entry.number: i for i, entry in enumerate(self._files.values())}
+        for file_id, entry in self._files.items():
+            entry.number = numbers[entry.number]
+            names.append(file_id)
+        file_of = self._file_of[: len(kept)]
+        lookup = np.zeros(len(self._file_names), dtype=np.int64)
+        for old, new in numbers.items():
+            lookup[old] = new
+        self._file_of[: len(kept)] = lookup[file_of]
+        self._file_names = names
+        self._used = len(kept)
+
+
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros(size, dtype=array.dtype)
+    out[: len(array)] = array
+    return out
