@@ -23,6 +23,7 @@ from hilo.api import (
     openapi,
     runs,
     threads,
+    vector_stores,
 )
 from hilo.api.guard import v1_guard
 from hilo.api.limits import RequestLimits, check_inputs
@@ -30,6 +31,7 @@ from hilo.identity.service import AuthService
 from hilo.kit.bus import LocalBus
 from hilo.kit.config import Settings, get_settings
 from hilo.kit.db.session import Database
+from hilo.knowledge.ingest import Ingestor
 from hilo.packs import Pack, loader
 from hilo.providers.registry import Providers
 from hilo.runs.engine import RunEngine
@@ -72,6 +74,8 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
             if touched:
                 log.warning("recovered %d run(s) left active by a previous process", touched)
         await engine.start_background()
+        app.state.knowledge = Ingestor(db, settings)  # vector store files, in the background
+        await app.state.knowledge.start()
         await channels.start(app.state)  # WhatsApp clients
         app.state.webhooks = webhooks.WebhookDispatcher(db, bus, settings)
         await app.state.webhooks.start()
@@ -81,6 +85,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
             yield
         finally:
             await engine.stop()
+            await app.state.knowledge.stop()
             await channels.stop(app.state)
             await app.state.webhooks.stop()
             await providers.aclose()
@@ -98,7 +103,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
     app.state.auth.announce()
     app.include_router(health.router)
     # The turn route first: routes are matched in order, and it is the busiest.
-    for module in (runs, messages, threads, assistants, files):
+    for module in (runs, messages, threads, assistants, files, vector_stores):
         app.include_router(module.router, dependencies=[Depends(v1_guard)])  # auth, rate limit, owners
     app.include_router(admin.router)
     app.include_router(webhooks_api.router)  # /admin/webhooks

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     embeddings_base_url: str | None = None  # an OpenAI-compatible API, e.g. https://api.openai.com/v1
     embeddings_model: str = "text-embedding-3-small"  # the endpoint's model (with embeddings_base_url)
     embeddings_api_key: str | None = Field(default=None, repr=False)
+    # Ingestion of vector store files (hilo.knowledge.ingest): workers per process (0: none here),
+    # the lease a worker holds on a file (renewed every third; a dead process's expires), idle poll
+    knowledge_workers: int = Field(default=1, ge=0, le=64)
+    knowledge_lease_s: float = Field(default=30.0, ge=1.0)
+    knowledge_poll_s: float = Field(default=1.0, gt=0)
 
     # Market data (trading mentor pack): ccxt exchange and ECB reference rates
     crypto_exchange: str = "binance"  # any ccxt exchange id

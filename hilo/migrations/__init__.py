@@ -36,7 +36,7 @@ def metadata():
 
     for module in ("hilo.identity.models", "hilo.assistants.models", "hilo.threads.models", "hilo.files.models",
                    "hilo.runs.models", "hilo.tools.models", "hilo.packs.models", "hilo.channels.models",
-                   "hilo.webhooks.models"):
+                   "hilo.webhooks.models", "hilo.knowledge.models"):
         importlib.import_module(module)
     return Base.metadata
 
