@@ -38,6 +38,7 @@ from hilo.runs.engine import RunEngine
 from hilo.runs.service import RunService
 from hilo.runs.store import RunStore
 from hilo.tools import ToolRegistry
+from hilo.tools.file_search import FileSearchKind
 from hilo.tools.permissions import ToolPolicy
 from hilo.webhooks import api as webhooks_api
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
     if packs is None:
         packs = loader.select(loader.discover(), settings.packs)
     tools = ToolRegistry()
+    tools.register_kind(FileSearchKind())  # the built-in retrieval tool (hilo.knowledge)
     loader.register_tools(packs, tools)
 
     @asynccontextmanager

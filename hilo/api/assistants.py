@@ -30,9 +30,10 @@ async def retrieve_assistant(assistant_id: str, session: SessionDep):
 
 
 @router.post("/{assistant_id}")
-async def modify_assistant(assistant_id: str, body: AssistantUpdate, session: SessionDep, tools: ToolsDep):
+async def modify_assistant(assistant_id: str, body: AssistantUpdate, session: SessionDep, tools: ToolsDep,
+                           principal: PrincipalDep):
     assistant = await get_or_404(session, Assistant, assistant_id)
-    return objects.assistant(await service.update(session, tools, assistant, body))
+    return objects.assistant(await service.update(session, tools, assistant, body, principal))
 
 
 @router.delete("/{assistant_id}")

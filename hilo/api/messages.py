@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from hilo.api.deps import PageDep, PrincipalDep, SessionDep
 from hilo.kit.pagination import get_or_404, page_of, paginate
+from hilo.knowledge import resources
 from hilo.threads import objects
 from hilo.threads.messages import (
     add_to_free_thread,
@@ -30,6 +31,13 @@ async def create_message(thread_id: str, body: MessageCreate, request: Request, 
     if file_ids_of([message]):
         async with db.sessionmaker() as session:
             await check_files(session, [message], principal)
+            if attached := resources.search_file_ids(message.attachments):
+                # attachments for file_search go to the thread's vector store (made when it has none)
+                thread = await get_or_404(session, Thread, thread_id)
+                changed = await resources.attach(session, principal, thread.tool_resources, attached)
+                if changed != thread.tool_resources:
+                    thread.tool_resources = changed
+                    await session.commit()
     await add_to_free_thread(db, message)  # the turn path: no ORM session
     return objects.message(message)
 

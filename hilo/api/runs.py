@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from hilo.api.deps import PageDep, PrincipalDep, RunsDep, SessionDep
 from hilo.api.streaming import stream_turn
+from hilo.kit.errors import bad_request
 from hilo.kit.ids import created_ms
 from hilo.kit.pagination import get_or_404, page_of, paginate
 from hilo.runs import objects
@@ -22,14 +24,39 @@ from hilo.threads.models import Thread
 router = APIRouter(prefix="/v1/threads/{thread_id}/runs", tags=["runs"])
 
 
+INCLUDES = frozenset({objects.FILE_SEARCH_CONTENT})
+
+
+def includes(request: Request) -> frozenset[str]:
+    """``include[]`` (the SDK's spelling) or ``include``: the extra fields asked for."""
+    asked = frozenset(request.query_params.getlist("include[]") + request.query_params.getlist("include"))
+    for value in sorted(asked - INCLUDES):
+        raise bad_request(f"Invalid include value '{value}'. Supported: {sorted(INCLUDES)}.", param="include")
+    return asked
+
+
+def step_rereader(session_maker, include: frozenset[str]):
+    """For a stream with ``include[]``: each completed step again, read as stored, with its passages."""
+    async def reread(_name: str, payload: Any) -> Any:
+        details = payload.get("step_details") or {} if isinstance(payload, dict) else {}
+        if not any(c.get("type") == "file_search" for c in details.get("tool_calls") or ()):
+            return payload
+        async with session_maker() as session:
+            row = await session.get(RunStep, payload["id"])
+        return objects.step(row, include) if row is not None else payload
+    return reread
+
+
 @router.post("")
-async def create_run(thread_id: str, body: RunCreate, runs: RunsDep, principal: PrincipalDep):
+async def create_run(thread_id: str, body: RunCreate, runs: RunsDep, principal: PrincipalDep, request: Request):
     check_content_sizes(body.additional_messages, runs.settings.max_message_content_chars, "additional_messages")
+    include = includes(request)
     # The turn path (v1_guard checked the thread's owner; an unknown thread is a 404 from the store).
     turn = await runs.start(principal, body.assistant_id, thread_id, body.additional_messages or (),
                             options_of(body, body.additional_instructions), watch=bool(body.stream))
     if body.stream:
-        return stream_turn(runs.bus, turn)
+        return stream_turn(runs.bus, turn,
+                           completed_steps=step_rereader(runs.store.db.sessionmaker, include) if include else None)
     return objects.run(turn.run)
 
 
@@ -79,13 +106,17 @@ async def submit_tool_outputs(thread_id: str, run_id: str, body: SubmitToolOutpu
 
 
 @router.get("/{run_id}/steps")
-async def list_steps(thread_id: str, run_id: str, session: SessionDep, runs: RunsDep, page: PageDep):
+async def list_steps(thread_id: str, run_id: str, session: SessionDep, runs: RunsDep, page: PageDep,
+                     request: Request):
+    include = includes(request)
     await runs.run_in(thread_id, run_id)
     rows, more = await paginate(session, select(RunStep).where(RunStep.run_id == run_id), RunStep, page)
-    return page_of([objects.step(s) for s in rows], more)
+    return page_of([objects.step(s, include) for s in rows], more)
 
 
 @router.get("/{run_id}/steps/{step_id}")
-async def retrieve_step(thread_id: str, run_id: str, step_id: str, session: SessionDep, runs: RunsDep):
+async def retrieve_step(thread_id: str, run_id: str, step_id: str, session: SessionDep, runs: RunsDep,
+                        request: Request):
+    include = includes(request)
     await runs.run_in(thread_id, run_id)
-    return objects.step(await get_or_404(session, RunStep, step_id, run_id=run_id))
+    return objects.step(await get_or_404(session, RunStep, step_id, run_id=run_id), include)

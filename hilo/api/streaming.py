@@ -8,12 +8,13 @@ from typing import Any
 from fastapi.responses import StreamingResponse
 
 from hilo.runs.service import Turn
-from hilo.runs.streaming import sse
+from hilo.runs.streaming import Rewrite, sse
 
 
-def stream_turn(bus, turn: Turn, first: Iterable[tuple[str, Any]] = ()) -> StreamingResponse:
+def stream_turn(bus, turn: Turn, first: Iterable[tuple[str, Any]] = (),
+                completed_steps: Rewrite | None = None) -> StreamingResponse:
     return StreamingResponse(
-        sse(bus, turn.run.id, turn.events, first),
+        sse(bus, turn.run.id, turn.events, first, completed_steps),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

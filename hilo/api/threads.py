@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from hilo.api.deps import PrincipalDep, RunsDep, SessionDep, SettingsDep
 from hilo.api.streaming import stream_turn
 from hilo.kit.pagination import get_or_404
+from hilo.knowledge import resources
 from hilo.runs import objects as run_objects
 from hilo.runs.schemas import ThreadAndRunCreate, options_of
 from hilo.runs.service import NewThread
@@ -34,6 +35,8 @@ async def create_thread_and_run(body: ThreadAndRunCreate, runs: RunsDep, princip
     check_content_sizes(thread_body.messages, runs.settings.max_message_content_chars, "thread.messages")
     if body.tool_resources is not None and thread_body.tool_resources is None:
         thread_body.tool_resources = body.tool_resources
+    async with runs.store.db.sessionmaker() as session:  # stores it names or its attachments make
+        thread_body = await service.prepare(session, principal, thread_body)
     turn = await runs.start(principal, body.assistant_id, NewThread(thread_body), options=options_of(body),
                             watch=bool(body.stream))
     if body.stream:
@@ -47,12 +50,12 @@ async def retrieve_thread(thread_id: str, session: SessionDep):
 
 
 @router.post("/{thread_id}")
-async def modify_thread(thread_id: str, body: ThreadUpdate, session: SessionDep):
+async def modify_thread(thread_id: str, body: ThreadUpdate, session: SessionDep, principal: PrincipalDep):
     thread = await get_or_404(session, Thread, thread_id)
     if body.metadata is not None:
         thread.metadata_ = body.metadata
     if body.tool_resources is not None:
-        thread.tool_resources = body.tool_resources
+        thread.tool_resources = await resources.resolve(session, principal, body.tool_resources)
     await session.commit()
     return objects.thread(thread)
 

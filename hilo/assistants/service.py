@@ -18,6 +18,7 @@ from hilo.identity import Principal
 from hilo.identity.policy import owner_of_new, visible
 from hilo.kit.ids import new_id, now
 from hilo.kit.pagination import Page, paginate
+from hilo.knowledge import resources
 from hilo.tools import ToolRegistry
 from hilo.tools.schemas import dump_tools
 
@@ -26,10 +27,11 @@ async def create(session: AsyncSession, tools: ToolRegistry, principal: Principa
     owner = owner_of_new(principal, shared=True)
     tool_list = dump_tools(body.tools) or []
     await tools.validate(tool_list, owner)
+    tool_resources = await resources.resolve(session, principal, body.tool_resources)
     assistant = Assistant(
         id=new_id("asst"), created_at=now(), model=body.model, name=body.name,
         description=body.description, instructions=body.instructions,
-        tools=tool_list, tool_resources=body.tool_resources,
+        tools=tool_list, tool_resources=tool_resources,
         metadata_=body.metadata or {}, temperature=body.temperature, top_p=body.top_p,
         response_format=dump_response_format(body.response_format), user_id=owner,
     )
@@ -38,12 +40,15 @@ async def create(session: AsyncSession, tools: ToolRegistry, principal: Principa
     return assistant
 
 
-async def update(session: AsyncSession, tools: ToolRegistry, assistant: Assistant, body: AssistantUpdate) -> Assistant:
+async def update(session: AsyncSession, tools: ToolRegistry, assistant: Assistant, body: AssistantUpdate,
+                 principal: Principal) -> Assistant:
     changes: dict[str, Any] = {}
     for key, value in body.model_dump(exclude_unset=True).items():
         if key == "tools":
             value = dump_tools(body.tools) or []
             await tools.validate(value, assistant.user_id)
+        elif key == "tool_resources":
+            value = await resources.resolve(session, principal, value)
         elif key == "response_format":
             value = dump_response_format(body.response_format)
         elif key == "metadata":

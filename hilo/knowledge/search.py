@@ -277,6 +277,28 @@ async def _index(db: Database, settings: Any, store_id: str, version: int) -> _C
 
 
 # ---------------------------------------------------------------------- search
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    score: float
+    chunk_id: int
+    file_id: str
+    cached: Any
+
+
+def _fused(dense: list, lexical: list, depth: int, k: float = 60.0) -> list[tuple[float, int, str, Any]]:
+    """Reciprocal rank fusion of merged lists (best score first, chunk id breaking ties),
+    scored against the best possible fused value (first in both: 1.0)."""
+    fused: dict[int, list] = {}
+    for items in (dense, lexical):
+        for rank, (_score, cid, fid, cached) in enumerate(sorted(items, key=lambda h: (-h[0], h[1]))[:depth], 1):
+            entry = fused.setdefault(cid, [0.0, fid, cached])
+            entry[0] += 1.0 / (k + rank)
+    bound = (int(bool(dense)) + int(bool(lexical))) / (k + 1.0)
+    if not bound:
+        return []
+    return [(value / bound, cid, fid, cached) for cid, (value, fid, cached) in fused.items()]
+
+
 def _queries(query: str | Sequence[str]) -> list[str]:
     items = [query] if isinstance(query, str) else list(query)
     return [q for q in dict.fromkeys(" ".join(q.split()) for q in items) if q]
@@ -328,17 +350,28 @@ async def search_stores(db: Database, settings: Any, store_ids: Sequence[str], q
     depth = min(50, max_num_results * 2)
     for q in queries:
         vector = await model.query(q) if model is not None else None
+        # several stores are one corpus: a store's own fused ranking says nothing against another's
+        # (each one's best scores ~1), so their dense and lexical lists are merged by score first
+        # (cosines compare across stores; BM25 is scaled by the query's bound) and fused once
+        modes = ["dense", "lexical"] if mode == "hybrid" and len(indexes) > 1 else [mode]
+        lists: dict[str, list[tuple[float, int, str, _Cached]]] = {m: [] for m in modes}
         for cached, files in zip(indexes, allowed, strict=True):
             if files is not None and not files:
                 continue
-            if len(cached.index) > THREAD_CHUNKS:
-                hits = await asyncio.to_thread(cached.index.search, q, vector, depth, mode, files)
-            else:
-                hits = cached.index.search(q, vector, k=depth, mode=mode, files=files)
-            for hit in hits:
-                score = min(1.0, max(0.0, float(hit.score)))
-                if hit.chunk_id not in best or best[hit.chunk_id][0] < score:
-                    best[hit.chunk_id] = (score, hit.file_id, cached)
+            for m in modes:
+                if len(cached.index) > THREAD_CHUNKS:
+                    found = await asyncio.to_thread(cached.index.search, q, vector, depth, m, files)
+                else:
+                    found = cached.index.search(q, vector, k=depth, mode=m, files=files)
+                lists[m] += [(h.score, h.chunk_id, h.file_id, cached) for h in found]
+        if len(modes) == 1:
+            hits = [(score, cid, fid, cached) for score, cid, fid, cached in lists[mode]]
+        else:
+            hits = _fused(lists["dense"], lists["lexical"], depth)
+        for hit in (_Scored(*h) for h in hits):
+            score = min(1.0, max(0.0, float(hit.score)))
+            if hit.chunk_id not in best or best[hit.chunk_id][0] < score:
+                best[hit.chunk_id] = (score, hit.file_id, hit.cached)
     ranked = sorted(((s, cid, fid, c) for cid, (s, fid, c) in best.items() if s >= score_threshold),
                     key=lambda r: (-r[0], r[1]))
     if not ranked:

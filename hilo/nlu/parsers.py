@@ -122,7 +122,7 @@ def parse_string_id(text: str) -> str | None:
 
 # a string parameter that holds a number or code: "order_number", "numero_pedido", "codigo", "nit"
 _CODE_NAME = re.compile(r"(number|numero|número|(^|_)no$|(^|_)num$|code|codigo|código|(^|_)nit$|cedula|cédula|"
-                        r"tracking|guia|guía|(^|_)sku$|serial|invoice|factura|ticket)", re.IGNORECASE)
+                        r"tracking|guia|guía|(^|_)sku$|serial|invoice|factura|ticket|referencia|reference|(^|_)ref$)", re.IGNORECASE)
 _CODE = re.compile(r"(?<![\w.,])#?([A-Za-z]{0,4}-?\d{2,}[A-Za-z0-9-]*)(?![\w.,]\d)")
 
 
@@ -386,6 +386,8 @@ class Parsers:
                 strong += self._id_hint.search(text) is not None
             elif p.kind == "code":
                 strong += parse_code(text) is not None
+            elif p.kind == "place":  # a capitalised name after "en" / "in": the tool's place
+                strong += parse_place(text) is not None
             elif p.kind in _SOURCES or (p.kind in self._kinds and self._kinds[p.kind].strong):
                 strong += self.parse_value(p, text) is not None
         return strong

@@ -15,7 +15,10 @@ Assistant definitions are TOML files (see :func:`load_assistant_spec`)::
     language = "es"
     locale = "es-CO"                    # optional: how numbers are written (default: by language)
     model = "gpt-4o"                    # routed like any model name (see HILO_LLM_*)
-    tools = ["get_crypto_price", "get_forex_price"]
+    tools = ["get_crypto_price", "get_forex_price"]   # server tools by name; "file_search" the built-in one
+    knowledge = "knowledge"             # optional: a folder of documents beside this file, loaded into
+                                        # the assistant's vector store on start (file_search reads it)
+    knowledge_chunking = {max_chunk_size_tokens = 300, chunk_overlap_tokens = 60}   # optional
     instructions = \"\"\"...\"\"\"
     help = "Puedo darte precios de criptomonedas y divisas..."   # the guided help reply
     help_examples = ["hola", "¿qué puedes hacer?"]
@@ -53,10 +56,14 @@ class AssistantSpec:
     help_examples: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
     channels: list[str] = field(default_factory=list)
+    knowledge: Path | None = None  # a folder of documents (relative to the TOML file when given there)
+    knowledge_chunking: dict[str, int] | None = None  # the static chunking of those documents
 
 
 def load_assistant_spec(pack: str, path: Path) -> AssistantSpec:
     data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    if data.get("knowledge") is not None:
+        data["knowledge"] = (Path(path).parent / data["knowledge"]).resolve()
     spec = AssistantSpec(pack=pack, **data)
     unknown = [c for c in spec.channels if c not in CHANNELS]
     if unknown:

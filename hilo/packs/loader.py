@@ -29,6 +29,7 @@ from hilo.tools import ToolRegistry
 log = logging.getLogger("hilo.packs")
 
 GROUP = "hilo.packs"
+BUILT_IN_KINDS = frozenset({"file_search"})  # tool types a definition names alone: tools = ["file_search"]
 
 
 class PackError(RuntimeError):
@@ -98,7 +99,7 @@ async def sync_assistants(db: Database, packs: list[Pack], registry: ToolRegistr
     ids: dict[str, str] = {}
     for pack in packs:
         for spec in pack.assistant_specs():
-            unknown = [t for t in spec.tools if t not in registry]
+            unknown = [t for t in spec.tools if t not in registry and t not in registry.kinds]
             if unknown:
                 raise PackError(f"assistant {spec.key!r} of pack {pack.name!r} names unknown tool(s): "
                                 f"{', '.join(unknown)}")
@@ -114,7 +115,8 @@ def assistant_values(spec: AssistantSpec) -> dict[str, Any]:
     return {
         "name": spec.name, "description": spec.description, "model": spec.model,
         "instructions": spec.instructions, "metadata_": metadata,
-        "tools": [{"type": "function", "function": {"name": t}} for t in spec.tools],
+        "tools": [{"type": t} if t in BUILT_IN_KINDS else {"type": "function", "function": {"name": t}}
+                  for t in spec.tools],
     }
 
 

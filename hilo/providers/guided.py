@@ -35,12 +35,17 @@ from hilo.nlu import lang as language
 from hilo.nlu.embed import Embedder
 from hilo.nlu.parsers import Param, Parsers
 from hilo.nlu.render import render, sentence
+from hilo.providers import passages
 from hilo.providers.base import Finish, ModelEvent, ModelRequest, TextDelta, ToolCallDelta
 from hilo.tools import ToolRegistry
 
 log = logging.getLogger("hilo.guided")
 
 HELP = "help"
+FILE_SEARCH = "file_search"  # the built-in retrieval tool (hilo.tools.file_search)
+# With a knowledge base, only a message this close to a greeting or a help request is small talk:
+# any question sits near the generic help examples (~0.85-0.89), and the documents may answer it.
+SMALL_TALK = 0.93
 HELP_EXAMPLES = [
     "hola", "buenos días", "buenas tardes", "¿qué puedes hacer?", "ayuda", "¿cómo funciona esto?",
     "gracias", "¿quién eres?", "adiós", "no entiendo", "hello", "hi there", "what can you do?",
@@ -190,6 +195,10 @@ class GuidedProvider:
         again = self._correction(text, tools, shown, lang)
         if again is not None:
             return again
+        if FILE_SEARCH in tools and text.strip() and not (route == HELP and score >= SMALL_TALK):
+            # a question no other tool answers, and not small talk: the knowledge base's
+            return Decision(FILE_SEARCH, arguments={"query": clause if clause.strip() else text}, score=score,
+                            lang=lang)
         return Decision(HELP, self._help(profile, tools, lang), score=score, lang=lang, confident=confident)
 
     def _confident(self, route: str, score: float, tools: dict[str, dict]) -> bool:
@@ -261,12 +270,19 @@ class GuidedProvider:
         """A message about what was just shown: an item by position, price, name or "ese"."""
         if not tools or (shown.items is None and shown.focus is None):
             return None
+        missing: list[Param] = []
         if route is not None:
             schema = tools[route]
             args, missing = self.parsers.parse_arguments(schema.get("parameters") or {}, text)
             if not missing and self._ids_of(schema):
                 return None  # it names the item itself ("el curso 5")
         ref = dialogue.reference(text, shown.items, shown.focus)
+        if ref is None and route is not None and missing and [p.name for p in missing] == [
+                p.name for p in self._ids_of(tools[route])]:
+            # "¿y cuánto cuesta?" right after a course was shown (or a list, led by its best match):
+            # the tool asks about that item, never the customer for its id
+            implicit = shown.focus or (shown.items[0] if shown.items else None)
+            ref = dialogue.Reference(implicit, "implicit") if implicit is not None else None
         if ref is None:
             return None
         item_id = dialogue.id_of(ref.item)
@@ -299,7 +315,7 @@ class GuidedProvider:
 
     def _ids_of(self, schema: dict) -> list[Param]:
         return [p for p in self.parsers.params_of(schema.get("parameters") or {})
-                if p.required and p.kind in ("int_id", "str_id")]
+                if p.required and p.kind in ("int_id", "str_id", "code")]
 
     def _second_question(self, messages: list[dict], text: str, tools: dict[str, dict],
                          profile: Profile | None, lang: str) -> Decision | None:
@@ -399,6 +415,8 @@ class GuidedProvider:
             return sentence(name, _json_object(arguments), raw, lang)
         if isinstance(output, dict) and "error" in output:
             return error_sentence(output, lang)
+        if name == FILE_SEARCH and isinstance(output, dict):
+            return passages.answer(output, lang)
         templates = getattr(self.tools.get(name or ""), "template", None) or {}
         for template in filter(None, [templates.get(lang), *templates.values()]):
             text = render(template, output)

@@ -9,6 +9,8 @@ Select it with a model name ``scripted/<script>``. Scripts are registered in-pro
     {"delay": 0.5}                                      # seconds before answering
     {"error": "boom", "code": "server_error"}           # the provider fails
     {"finish": "length"}                                # finish reason override
+    {"text": "Dato {marker}.", "cite": 0}               # {marker}: the marker of result 0 of the
+                                                        # last tool output (file_search)
 
 With no turn left, the script echoes the last user message (``echo: ...``) at zero
 latency: the benchmark's model.
@@ -70,6 +72,19 @@ def _last_user_text(request: ModelRequest) -> str:
     return ""
 
 
+def _marker(request: ModelRequest, index: int) -> str:
+    """The citation marker of result ``index`` in the newest tool output that lists results."""
+    for msg in reversed(request.messages):
+        if msg.get("role") == "tool":
+            try:
+                results = json.loads(msg.get("content") or "{}").get("results") or []
+            except (ValueError, AttributeError):
+                continue
+            if len(results) > index:
+                return str(results[index].get("marker", ""))
+    return ""
+
+
 def _split(text: str, chunks: int) -> list[str]:
     if chunks <= 1 or len(text) <= 1:
         return [text]
@@ -108,6 +123,8 @@ class ScriptedProvider:
             raise ProviderError(turn["error"], code=turn.get("code", "server_error"))
         completion = 0
         text = turn.get("text")
+        if text and "cite" in turn:
+            text = text.replace("{marker}", _marker(request, int(turn["cite"])))
         if text:
             for piece in _split(text, int(turn.get("chunks", 1))):
                 yield TextDelta(piece)

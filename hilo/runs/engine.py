@@ -101,6 +101,7 @@ class _Setup:
     tools_tokens: int
     assistant: AssistantInfo
     earlier: list[dict[str, Any]] | None = None  # the thread's earlier tool calls, once read
+    resources: dict[str, Any] = field(default_factory=dict)  # tool_resources (assistant + thread)
 
 
 @dataclass(slots=True)
@@ -274,8 +275,13 @@ class RunEngine:
         # A grant revoked since the assistant (or run) was created: the tool answers an error.
         refused = await self.tools.refused(server, info.owner) if server else set()
         schemas = self.tools.model_schemas(run.tools)
+        resources: dict[str, Any] = {}
+        if any(_step_type(t) != "function" for t in server.values()):
+            # built-in kinds (file_search) read the assistant's and the thread's resources
+            resources = _merge_resources(getattr(assistant, "tool_resources", None),
+                                         await self.store.thread_resources(run.thread_id))
         return _Setup(provider, model_name, server, refused, schemas,
-                      ctx.estimate_tokens(schemas) if schemas else 0, info)
+                      ctx.estimate_tokens(schemas) if schemas else 0, info, resources=resources)
 
     async def _context(self, run: RunRecord, setup: _Setup) -> ctx.Context:
         provider = setup.provider
@@ -355,7 +361,7 @@ class RunEngine:
         """
         provider = setup.provider
         try:
-            await self._call_model(run, provider, request, out)
+            await self._call_model(run, provider, request, out, setup)
             return provider
         except ProviderError as exc:
             fallback = self.fallback
@@ -371,7 +377,7 @@ class RunEngine:
             run.metadata_ = meta
         if not request.earlier_tools:
             request.earlier_tools = await self._earlier(run, setup, fallback)
-        await self._call_model(run, fallback, request, out)
+        await self._call_model(run, fallback, request, out, setup)
         return fallback
 
     def _caller(self, run: RunRecord) -> Principal:
@@ -389,7 +395,8 @@ class RunEngine:
     async def _run_server_tools(self, run: RunRecord, state: _State, calls: list[dict], setup: _Setup,
                                 out: _Output) -> None:
         context = ToolContext(caller=self._caller(run), assistant=setup.assistant, run_id=run.id,
-                              thread_id=run.thread_id, services=self.services)
+                              thread_id=run.thread_id, services=self.services, resources=setup.resources,
+                              round=max(0, len(state.outs) - 1))
 
         async def one(call: dict) -> None:
             tool = setup.server[call["function"]["name"]]
@@ -410,6 +417,8 @@ class RunEngine:
                                      "error_type": "internal"})
             if isinstance(output, ToolResult):
                 state.annotations.extend(output.annotations)
+                if output.details is not None and call["type"] != "function":
+                    call[call["type"]] = output.details
                 output = output.output
             call["function"]["output"] = output
 
@@ -428,7 +437,8 @@ class RunEngine:
             self._emit(run, "thread.run.step.completed", out.rows.step)
         self._emit(run, "thread.run.step.completed", step)
 
-    async def _call_model(self, run: RunRecord, provider: ModelProvider, request: ModelRequest, out: _Output) -> None:
+    async def _call_model(self, run: RunRecord, provider: ModelProvider, request: ModelRequest, out: _Output,
+                          setup: _Setup) -> None:
         async for event in provider.stream(request):
             if isinstance(event, TextDelta):
                 if not event.text:
@@ -448,7 +458,7 @@ class RunEngine:
                         # whole answer and its final write (one loop turn).
                         await asyncio.sleep(0)
             elif isinstance(event, ToolCallDelta):
-                self._tool_delta(run, out, event)
+                self._tool_delta(run, out, event, setup)
             elif isinstance(event, Finish):
                 out.finish = event
 
@@ -476,7 +486,7 @@ class RunEngine:
             self._emit(run, "thread.message.created", payload=message_payload)
             self._emit(run, "thread.message.in_progress", payload=message_payload)
 
-    def _tool_delta(self, run: RunRecord, out: _Output, delta: ToolCallDelta) -> None:
+    def _tool_delta(self, run: RunRecord, out: _Output, delta: ToolCallDelta, setup: _Setup) -> None:
         call = out.calls.get(delta.index)
         if call is None:
             call = out.calls[delta.index] = {
@@ -487,6 +497,9 @@ class RunEngine:
         elif delta.name:
             call["function"]["name"] += delta.name
         call["function"]["arguments"] += delta.arguments
+        tool = setup.server.get(call["function"]["name"])
+        # a built-in kind's call (file_search) is recorded as that kind, as OpenAI does
+        call["type"] = _step_type(tool) if tool is not None else "function"
         if out.tool_step_id is None:
             out.tool_step_id = new_id("step")
             if self.bus.wants(run.id):
@@ -494,12 +507,15 @@ class RunEngine:
                 self._emit(run, "thread.run.step.created", payload=payload)
                 self._emit(run, "thread.run.step.in_progress", payload=payload)
         if self.bus.wants(run.id):
+            kind = call["type"]
+            piece = ({kind: {}} if kind != "function" else
+                     {"function": {"name": delta.name or call["function"]["name"], "arguments": delta.arguments,
+                                   "output": None}})
             self.bus.publish(run.id, "thread.run.step.delta", {
                 "id": out.tool_step_id,
                 "object": "thread.run.step.delta",
                 "delta": {"step_details": {"type": "tool_calls", "tool_calls": [{
-                    "index": delta.index, "id": call["id"], "type": "function",
-                    "function": {"name": delta.name or call["function"]["name"], "arguments": delta.arguments, "output": None},
+                    "index": delta.index, "id": call["id"], "type": kind, **piece,
                 }]}},
             })
 
@@ -671,11 +687,31 @@ def _place(annotations: Any, text: str) -> list[dict[str, Any]]:
     return sorted(placed, key=lambda a: a["start_index"])
 
 
+def _step_type(tool: Any) -> str:
+    return getattr(tool, "step_type", None) or "function"
+
+
+def _merge_resources(*sources: Any) -> dict[str, Any]:
+    """tool_resources of the assistant and the thread, together (their vector stores add up)."""
+    merged: dict[str, Any] = {}
+    for source in sources:
+        for kind, value in (source or {}).items():
+            if not isinstance(value, dict):
+                continue
+            into = merged.setdefault(kind, {})
+            for key, items in value.items():
+                if isinstance(items, list):
+                    into[key] = list(dict.fromkeys([*into.get(key, []), *items]))
+    return merged
+
+
 def _tool_choice(choice: Any) -> Any:
     if choice is None or isinstance(choice, str):
         return choice
     if choice.get("type") == "function":
         return {"type": "function", "function": {"name": choice["function"]["name"]}}
+    if choice.get("type") == "file_search":  # the built-in tool, as the model sees it
+        return {"type": "function", "function": {"name": "file_search"}}
     return "auto"
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from hilo.runs.states import ACTIVE
+from hilo.tools.file_search import strip_content
+
+# the one ``include[]`` value of steps.list / steps.retrieve / runs.create
+FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 
 def run(r: Any) -> dict[str, Any]:
@@ -39,7 +43,11 @@ def run(r: Any) -> dict[str, Any]:
     }
 
 
-def step(s: Any) -> dict[str, Any]:
+def step(s: Any, include: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+    """A step; file_search results show their passages' text only when ``include`` asks."""
+    details = s.step_details
+    if s.type == "tool_calls" and details:
+        details = strip_content(details, FILE_SEARCH_CONTENT in include)
     return {
         "id": s.id,
         "object": "thread.run.step",
@@ -49,7 +57,7 @@ def step(s: Any) -> dict[str, Any]:
         "run_id": s.run_id,
         "type": s.type,
         "status": s.status,
-        "step_details": s.step_details,
+        "step_details": details,
         "last_error": s.last_error,
         "expired_at": s.expired_at,
         "cancelled_at": s.cancelled_at,

@@ -195,6 +195,12 @@ class RunStore:
                                   "output": function.get("output")})
         return calls
 
+    async def thread_resources(self, thread_id: str) -> dict[str, Any]:
+        """The thread's ``tool_resources`` (read only by runs whose tools use them: file_search)."""
+        async with self.db.sessionmaker() as session:
+            value = await session.scalar(select(Thread.tool_resources).where(Thread.id == thread_id))
+        return dict(value or {})
+
     async def cancelling(self) -> set[str]:
         """Ids of the runs someone asked to cancel (a handful at most: an indexed read)."""
         return {r[0] for r in await self.hot.fetch(_CANCELLING, {})}

@@ -49,6 +49,18 @@ class Attachment(BaseModel):
     file_id: str
     tools: list[dict[str, Any]] | None = None
 
+    @field_validator("tools")
+    @classmethod
+    def _runnable(cls, tools):
+        for tool in tools or ():
+            kind = tool.get("type")
+            if kind == "code_interpreter":
+                raise ValueError("attachments for code_interpreter are not supported by this server yet; "
+                                 "attach files for file_search")
+            if kind != "file_search":
+                raise ValueError(f"attachment tools must be of type 'file_search', not {kind!r}")
+        return tools
+
 
 class MessageCreate(WithMetadata):
     role: Literal["user", "assistant"]

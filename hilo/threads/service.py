@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hilo.identity import Principal
 from hilo.identity.policy import owner_of_new
 from hilo.kit.ids import new_id, now
+from hilo.knowledge import resources
 from hilo.threads.messages import check_files, insert_messages, new_messages
 from hilo.threads.models import Message, Thread, ThreadRecord
 from hilo.threads.schemas import ThreadCreate
@@ -20,11 +21,22 @@ def new_thread(principal: Principal, body: ThreadCreate | None = None) -> Thread
                         history_version=0)
 
 
+async def prepare(session: AsyncSession, principal: Principal, body: ThreadCreate) -> ThreadCreate:
+    """A new thread's tool_resources checked (the vector_stores helper made a store), and the
+    files its messages attach for file_search added to its store."""
+    tool_resources = await resources.resolve(session, principal, body.tool_resources)
+    attached = resources.search_file_ids(a.model_dump() for m in body.messages or () for a in m.attachments or ())
+    tool_resources = await resources.attach(session, principal, tool_resources, attached)
+    return body.model_copy(update={"tool_resources": tool_resources})
+
+
 async def create_thread(session: AsyncSession, principal: Principal, body: ThreadCreate | None = None) -> ThreadRecord:
     """A thread and its initial messages, in the caller's transaction (the caller commits)."""
+    if body is not None:
+        await check_files(session, new_messages("thread_check", body.messages or ()), principal)
+        body = await prepare(session, principal, body)
     thread = new_thread(principal, body)
     messages = new_messages(thread.id, (body.messages if body else None) or ())
-    await check_files(session, messages, principal)
     await session.execute(Thread.__table__.insert(), [thread.row()])
     await insert_messages(session, messages)
     return thread

@@ -51,6 +51,7 @@ class ToolResult:
 
     output: str
     annotations: tuple[dict[str, Any], ...] = ()
+    details: dict[str, Any] | None = None  # a built-in kind's step details (file_search: its results)
 
 
 @dataclass(slots=True, frozen=True)
@@ -62,6 +63,9 @@ class ToolContext:
     run_id: str | None = None
     thread_id: str | None = None
     services: ToolServices = field(default_factory=ToolServices)
+    # the assistant's and the thread's tool_resources, merged (file_search: their vector stores)
+    resources: dict[str, Any] = field(default_factory=dict)
+    round: int = 0  # which model round of the run called the tool (file_search citation markers)
 
     @property
     def settings(self) -> Settings | None:

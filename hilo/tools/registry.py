@@ -27,7 +27,12 @@ class ServerTool(Protocol):
 
 
 class ToolKind(Protocol):
-    """One ``type`` of the Assistants API's ``tools`` list."""
+    """One ``type`` of the Assistants API's ``tools`` list.
+
+    A kind other than ``function`` that hilo runs itself (``file_search``) also has
+    ``server_tool(definition) -> ServerTool``: the tool the engine executes, which the model sees
+    as a function of the same name. Its calls are recorded in run steps as calls of the kind's
+    ``type`` (:attr:`ServerTool.step_type`), not as function calls."""
 
     type: str
 
@@ -81,13 +86,23 @@ class ToolRegistry:
             fn = t.get("function") or {}
             if t.get("type") == "function" and "parameters" not in fn and fn.get("name") in self._tools:
                 found[fn["name"]] = self._tools[fn["name"]]
+            elif (tool := self._kind_tool(t)) is not None:
+                found[tool.name] = tool
         return found
+
+    def _kind_tool(self, definition: Mapping[str, Any]) -> ServerTool | None:
+        kind = self.kinds.get(definition.get("type")) if definition.get("type") != "function" else None
+        make = getattr(kind, "server_tool", None)
+        return make(definition) if make is not None else None
 
     def model_schemas(self, definitions: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
         """What the model sees: function tools, server-side ones with their own schema."""
         schemas = []
         for t in definitions or ():
             if t.get("type") != "function":
+                if (tool := self._kind_tool(t)) is not None:
+                    schemas.append({"type": "function", "function": {
+                        "name": tool.name, "description": tool.description, "parameters": tool.parameters}})
                 continue
             fn = t.get("function") or {}
             tool = self._tools.get(fn.get("name")) if "parameters" not in fn else None
