@@ -178,3 +178,39 @@ def test_file_search_definitions_are_validated(client, knowledge):
         client.beta.assistants.create(model="guided", tools=[{"type": "file_search"}],
                                       tool_resources={"file_search": {"vector_store_ids": ["vs_nope"]}})
     assert "vs_nope" in str(info.value)
+
+
+def test_vector_stores_helper_and_attachments_make_stores(client, script):
+    model, register = script
+    doc = _upload(client, "cuotas.txt", "El impuesto se puede pagar en una sola cuota en el plazo que fija el calendario.")
+    assistant = client.beta.assistants.create(
+        model=model, tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_stores": [{"file_ids": [doc], "chunking_strategy": SMALL,
+                                                           "metadata": {"k": "v"}}]}})
+    (store_id,) = assistant.tool_resources.file_search.vector_store_ids
+    store = _ready(client, store_id, 1)
+    assert store.file_counts.completed == 1 and store.metadata == {"k": "v"}
+    assert client.beta.assistants.retrieve(assistant.id).tool_resources.file_search.vector_store_ids == [store_id]
+
+    # a message attachment for file_search goes to the thread's own store, made for it
+    note = _upload(client, "nota.txt", "La oficina cierra los festivos.")
+    thread = client.beta.threads.create()
+    client.beta.threads.messages.create(thread.id, role="user", content="¿Abren en festivo?",
+                                        attachments=[{"file_id": note, "tools": [{"type": "file_search"}]}])
+    (thread_store,) = client.beta.threads.retrieve(thread.id).tool_resources.file_search.vector_store_ids
+    store = _ready(client, thread_store, 1)
+    assert store.expires_after.days == 7
+    register({"tool_calls": [{"name": "file_search", "arguments": {"query": "festivos"}}]},
+             {"text": "Cierra {marker}.", "cite": 0})
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed", run.last_error
+    assert _answer(client, thread.id).annotations[0].file_citation.file_id == note
+
+    import openai
+
+    with pytest.raises(openai.BadRequestError):  # code_interpreter does not run here
+        client.beta.threads.messages.create(thread.id, role="user", content="x",
+                                            attachments=[{"file_id": note, "tools": [{"type": "code_interpreter"}]}])
+    with pytest.raises(openai.BadRequestError):  # one store at most
+        client.beta.assistants.create(model=model, tools=[{"type": "file_search"}],
+                                      tool_resources={"file_search": {"vector_store_ids": [store_id, thread_store]}})
