@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
         app.state.settings, app.state.db, app.state.bus, app.state.tools = settings, db, bus, tools
         app.state.providers, app.state.packs = providers, packs
         app.state.runs = RunService(store, engine, bus, settings, tools)
-        started = await loader.start(db, packs, tools, providers.guided)
+        started = await loader.start(db, packs, tools, providers.guided, settings)
         app.state.pack_assistants, app.state.channel_assistants = started.assistants, started.channels
         if providers.default_kind in ("guided", "openai"):
             await providers.guided.warm()

@@ -20,9 +20,10 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from hilo.assistants.models import Assistant
+from hilo.kit.config import Settings
 from hilo.kit.db.session import Database
 from hilo.kit.ids import new_id, now
-from hilo.packs import AssistantSpec, Pack
+from hilo.packs import AssistantSpec, Pack, knowledge
 from hilo.packs.models import PackAssistant
 from hilo.tools import ToolRegistry
 
@@ -150,11 +151,17 @@ class Started:
     channels: dict[str, list[str]]  # channel -> the ids of the assistants that claim it, in pack order
 
 
-async def start(db: Database, packs: list[Pack], registry: ToolRegistry, guided: Any = None) -> Started:
-    """Seed, create or update the assistants, and tell the guided provider about them (their
-    profiles and the packs' vocabularies)."""
+async def start(db: Database, packs: list[Pack], registry: ToolRegistry, guided: Any = None,
+                settings: Settings | None = None) -> Started:
+    """Seed, create or update the assistants (and the vector stores of those with documents),
+    and tell the guided provider about them (their profiles and the packs' vocabularies)."""
     await seed(db, packs)
     ids = await sync_assistants(db, packs, registry)
+    if settings is not None:
+        for pack in packs:
+            for spec in pack.assistant_specs():
+                if spec.knowledge is not None:
+                    await knowledge.sync(db, settings, spec, ids[f"{pack.name}/{spec.key}"])
     channels: dict[str, list[str]] = {}
     for pack in packs:
         if guided is not None and pack.vocabulary is not None:

@@ -6,6 +6,8 @@ assistant, created on first use; a reset starts a new one (the old stays stored)
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,13 +85,34 @@ async def history(db: Database, user_id: str, assistant_id: str, limit: int = 50
              "parts": r.content, "run_id": r.run_id} for r in reversed(rows)]
 
 
+# a file_search citation marker: 【round:index†filename】
+_MARKER = re.compile(r"\s?【\d+:\d+†([^】]+)】")
+
+
+def with_sources(text: str) -> str:
+    """A reply for a chat channel: citation markers become [1], [2]... (one per document) and the
+    documents are listed at the end ("Fuentes: [1] plazos.md")."""
+    order: dict[str, int] = {}
+
+    def number(match: re.Match) -> str:
+        name = match.group(1)
+        order.setdefault(name, len(order) + 1)
+        return f" [{order[name]}]"
+
+    body = _MARKER.sub(number, text)
+    if not order:
+        return text
+    return body + "\n\nFuentes: " + "; ".join(f"[{n}] {name}" for name, n in order.items())
+
+
 async def reply_text(db: Database, run_id: str) -> str:
-    """What the assistant wrote in a run (its messages' text, in order)."""
+    """What the assistant wrote in a run (its messages' text, in order), its citations as a
+    numbered list of sources."""
     async with db.sessionmaker() as session:
         rows = (await session.scalars(
             select(Message).where(Message.run_id == run_id, Message.role == "assistant").order_by(Message.id)
         )).all()
-    return "\n\n".join(t for t in (message_text(r.content) for r in rows) if t)
+    return with_sources("\n\n".join(t for t in (message_text(r.content) for r in rows) if t))
 
 
-__all__ = ["active_thread", "history", "reply_text", "reset"]
+__all__ = ["active_thread", "history", "reply_text", "reset", "with_sources"]
