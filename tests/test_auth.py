@@ -189,9 +189,14 @@ BODIES = {
     ("POST", "/v1/threads/{thread_id}/runs/{run_id}"): {"metadata": {"x": "y"}},
     ("POST", "/v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"):
         {"tool_outputs": [{"tool_call_id": "call_x", "output": "1"}]},
+    ("POST", "/v1/vector_stores/{vector_store_id}"): {"metadata": {"x": "y"}},
+    ("POST", "/v1/vector_stores/{vector_store_id}/search"): {"query": "hola"},
+    ("POST", "/v1/vector_stores/{vector_store_id}/files"): {"file_id": "{file_id}"},
+    ("POST", "/v1/vector_stores/{vector_store_id}/files/{file_id}"): {"attributes": {"x": "y"}},
+    ("POST", "/v1/vector_stores/{vector_store_id}/file_batches"): {"file_ids": ["{file_id}"]},
 }
 KINDS = {"assistant_id": "assistant", "thread_id": "thread", "file_id": "file", "message_id": "message",
-         "run_id": "run", "step_id": "run step"}
+         "run_id": "run", "step_id": "run step", "vector_store_id": "vector store", "batch_id": "vector store file batch"}
 
 
 @pytest.fixture(scope="module")
@@ -208,8 +213,11 @@ def world(authed):
     step = a.beta.threads.runs.steps.list(run_id=run.id, thread_id=thread.id).data[0]
     message = a.beta.threads.messages.list(thread_id=thread.id).data[0]
     file = a.files.create(file=("chart.png", PNG, "image/png"), purpose="vision")
+    store = a.vector_stores.create(name="private", file_ids=[file.id])
+    batch = a.vector_stores.file_batches.create(store.id, file_ids=[file.id])
     ids = {"assistant_id": asst.id, "thread_id": thread.id, "run_id": run.id, "step_id": step.id,
-           "message_id": message.id, "file_id": file.id, "global_assistant": shared.id}
+           "message_id": message.id, "file_id": file.id, "global_assistant": shared.id,
+           "vector_store_id": store.id, "batch_id": batch.id}
     return {"a": a_key, "b": b_key, "ids": ids}
 
 
@@ -249,13 +257,20 @@ def test_other_users_objects_are_404_on_every_route(authed, world, route):
 
 def test_routes_without_ids_only_show_own_objects(authed, world):
     covered = {("GET", "/v1/assistants"), ("POST", "/v1/assistants"), ("POST", "/v1/threads"),
-               ("POST", "/v1/threads/runs"), ("GET", "/v1/files"), ("POST", "/v1/files")}
+               ("POST", "/v1/threads/runs"), ("GET", "/v1/files"), ("POST", "/v1/files"),
+               ("GET", "/v1/vector_stores"), ("POST", "/v1/vector_stores")}
     assert {r for r in V1_ROUTES if "{" not in r[1]} == covered, "a new /v1 route needs an isolation check"
     ids = world["ids"]
     a, b = sdk(authed, world["a"]), sdk(authed, world["b"])
     listed = {x.id for x in b.beta.assistants.list(limit=100).data}
     assert ids["global_assistant"] in listed and ids["assistant_id"] not in listed
     assert ids["file_id"] not in {f.id for f in b.files.list().data}
+    assert ids["vector_store_id"] not in {s.id for s in b.vector_stores.list(limit=100).data}
+    bob_store = b.vector_stores.create(name="bob's")
+    with pytest.raises(openai.NotFoundError):
+        a.vector_stores.retrieve(bob_store.id)
+    with pytest.raises(openai.NotFoundError, match="No file found"):  # someone else's file in one's own store
+        b.vector_stores.files.create(vector_store_id=bob_store.id, file_id=ids["file_id"])
     mine = b.beta.assistants.create(model="scripted/bob")
     with pytest.raises(openai.NotFoundError):
         a.beta.assistants.retrieve(mine.id)

@@ -1,7 +1,7 @@
 """The ``/v1`` guard: authenticate, rate-limit, and check every object the path names.
 
-Each path parameter that names an owned object (``thread_id``, ``file_id``, ``assistant_id``)
-is looked up (one indexed read of its owner) and judged by the one access policy
+Each path parameter that names an owned object (``thread_id``, ``vector_store_id``, ``file_id``,
+``assistant_id``) is looked up (one indexed read of its owner) and judged by the one access policy
 (:func:`hilo.identity.policy.check_access`): someone else's object answers 404 like an unknown
 id; a shared assistant can be read and run by users but changed only by admins (403). Runs,
 messages and steps are owned through their thread (their routes filter on it).
@@ -17,13 +17,14 @@ from hilo.assistants.models import Assistant
 from hilo.files.models import File
 from hilo.identity.policy import READ_METHODS, check_access
 from hilo.kit.errors import not_found
+from hilo.knowledge.models import VectorStore
 from hilo.threads.models import Thread
 
 # path parameter -> (owner lookup, kind, shared when unowned)
 _OWNED = {
     param: (select(model.__table__.c.user_id).where(model.__table__.c.id == bindparam("id")), model.__kind__, shared)
-    for param, model, shared in (("thread_id", Thread, False), ("file_id", File, False),
-                                 ("assistant_id", Assistant, True))
+    for param, model, shared in (("thread_id", Thread, False), ("vector_store_id", VectorStore, False),
+                                 ("file_id", File, False), ("assistant_id", Assistant, True))
 }
 
 
