@@ -1,9 +1,10 @@
-"""The ``hilo`` command: serve, migrate, packs, keys, version."""
+"""The ``hilo`` command: serve, migrate, packs, keys, knowledge, version."""
 
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -133,6 +134,220 @@ def packs_list() -> None:
         typer.echo(f"  tools: {', '.join(t.name for t in pack.tools) or '-'}")
         specs = pack.assistant_specs()
         typer.echo(f"  assistants: {', '.join(f'{s.key} ({s.name})' for s in specs) or '-'}")
+
+
+knowledge_app = typer.Typer(help="Vector stores: add files and folders (with a progress bar), list stores.",
+                            no_args_is_help=True)
+app.add_typer(knowledge_app, name="knowledge")
+
+
+def _documents(paths: list[Path]) -> list[tuple[Path, str]]:
+    """(file, the name it is kept under) for every path: a file as given, a folder's parseable files."""
+    from hilo.knowledge.parsing import SUPPORTED_EXTENSIONS
+
+    found: list[tuple[Path, str]] = []
+    for path in paths:
+        if path.is_dir():
+            for item in sorted(path.rglob("*")):
+                rel = item.relative_to(path)
+                if (item.is_file() and item.suffix.lower() in SUPPORTED_EXTENSIONS
+                        and not any(part.startswith(".") for part in rel.parts)):
+                    found.append((item, str(Path(path.name) / rel)))
+        elif path.is_file():
+            found.append((path, path.name))
+        else:
+            raise typer.BadParameter(f"{path} is neither a file nor a folder", param_hint="PATH...")
+    return found
+
+
+@knowledge_app.command("add")
+def knowledge_add(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (folders: every file hilo can parse).")],
+    store: Annotated[str, typer.Option("--store", help="The vector store's name (created if there is none).")],
+    user: Annotated[str | None, typer.Option(help="Owner (a user name, created if new); default: the operator's, "
+                                                  "which admins see.")] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="max_chunk_size_tokens (100-4096; default 800).")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(help="chunk_overlap_tokens (default 400, at most half).")] = None,
+    wait: Annotated[bool, typer.Option(help="Ingest here with a progress bar (--no-wait: leave it to the server's "
+                                            "workers).")] = True,
+) -> None:
+    """Add files and folders to a vector store; unchanged files (same path, same SHA-256) are skipped."""
+    import asyncio
+
+    from hilo.kit.errors import HiloError
+
+    settings = get_settings()
+    _log("warning")
+    documents = _documents(paths)
+    if not documents:
+        typer.echo("no files hilo can parse under the given paths")
+        raise typer.Exit(1)
+    from hilo.migrations import upgrade
+
+    upgrade(settings.database_url)
+    rule = None
+    if chunk_size is not None or chunk_overlap is not None:
+        size = chunk_size or 800
+        rule = {"type": "static", "static": {"max_chunk_size_tokens": size,
+                                             "chunk_overlap_tokens": chunk_overlap if chunk_overlap is not None
+                                             else min(400, size // 2)}}
+    try:
+        failed = asyncio.run(_knowledge_add(settings, documents, store, user, rule, wait))
+    except HiloError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    if failed:
+        raise typer.Exit(1)
+
+
+async def _knowledge_add(settings, documents: list[tuple[Path, str]], name: str, user: str | None,
+                         rule: dict | None, wait: bool) -> int:
+    import hashlib
+    import mimetypes
+
+    from sqlalchemy import select
+
+    from hilo.files.models import File
+    from hilo.files.service import store_bytes
+    from hilo.identity import LOCAL_ADMIN, user_principal
+    from hilo.identity.users import user_by_name
+    from hilo.kit.db.session import Database
+    from hilo.knowledge import service
+    from hilo.knowledge.ingest import Ingestor
+    from hilo.knowledge.models import VectorStore, VectorStoreFile
+
+    db = Database(settings.database_url)
+    try:
+        async with db.sessionmaker() as session:
+            owner = None
+            if user is not None:
+                owner = (await user_by_name(session, user)).id
+                await session.commit()
+            principal = user_principal(owner, via="cli") if owner else LOCAL_ADMIN
+            query = select(VectorStore).where(VectorStore.name == name).order_by(VectorStore.id.desc())
+            query = query.where(VectorStore.user_id == owner if owner else VectorStore.user_id.is_(None))
+            store = (await session.scalars(query.limit(1))).first()
+            if store is None:
+                store = await service.create_store(session, principal, name=name, description=None, metadata=None,
+                                                   expires_after=None, file_ids=[], chunking_strategy=None)
+                typer.echo(f"created vector store {store.id} ({name})")
+            service.check_usable(store)
+            strategy = service.strategy(rule)
+            members = (await session.execute(
+                select(VectorStoreFile.id, VectorStoreFile.attributes, VectorStoreFile.status)
+                .where(VectorStoreFile.vector_store_id == store.id))).all()
+        by_path = {(attrs or {}).get("path"): (file_id, (attrs or {}).get("sha256"), status)
+                   for file_id, attrs, status in members}
+        entries, skipped = [], 0
+        for path, kept_as in documents:
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            old = by_path.get(kept_as)
+            if old is not None and old[1] == digest:
+                if old[2] in ("completed", "in_progress"):
+                    skipped += 1
+                    continue
+                async with db.sessionmaker() as session:  # failed or cancelled before: the same File again
+                    row = await session.get(File, old[0])
+                if row is not None:
+                    entries.append(service.Entry(row, {"path": kept_as[:512], "sha256": digest}, strategy))
+                    continue
+            if old is not None:  # changed: the old version leaves the store (its File stays in /v1/files)
+                async with db.sessionmaker() as session:
+                    await service.remove_file(session, store.id, old[0])
+            content_type = mimetypes.guess_type(path.name)[0]
+            file_id = await store_bytes(db, settings, owner, data, path.name, content_type, purpose="assistants")
+            async with db.sessionmaker() as session:
+                row = await session.get(File, file_id)
+            entries.append(service.Entry(row, {"path": kept_as[:512], "sha256": digest}, strategy))
+        if entries:
+            async with db.sessionmaker() as session:
+                fresh = await session.get(VectorStore, store.id)
+                await service.add_files(session, fresh, entries)
+        typer.echo(f"{store.id} ({name}): {len(entries)} file(s) queued, {skipped} unchanged")
+        if not entries or not wait:
+            return 0
+        return await _ingest_with_progress(db, settings, store.id, [e.file.id for e in entries],
+                                           {e.file.id: e.attributes["path"] for e in entries}, Ingestor)
+    finally:
+        await db.dispose()
+
+
+async def _ingest_with_progress(db, settings, store_id: str, file_ids: list[str], names: dict[str, str],
+                                ingestor_type) -> int:
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlalchemy import func, select
+
+    from hilo.knowledge.models import KnowledgeChunk, VectorStoreFile
+
+    ingestor = ingestor_type(db, settings, workers=max(1, settings.knowledge_workers))
+    await ingestor.start()
+    members: list = []
+    try:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                   TextColumn("{task.fields[chunks]} chunks"), TimeElapsedColumn())
+        with Progress(*columns, transient=False) as progress:
+            task = progress.add_task("ingesting", total=len(file_ids), chunks=0)
+            while True:
+                async with db.sessionmaker() as session:
+                    members = (await session.scalars(select(VectorStoreFile).where(
+                        VectorStoreFile.vector_store_id == store_id, VectorStoreFile.id.in_(file_ids)))).all()
+                    chunks = await session.scalar(select(func.count()).select_from(KnowledgeChunk).where(
+                        KnowledgeChunk.vector_store_id == store_id, KnowledgeChunk.file_id.in_(file_ids)))
+                done = sum(m.status != "in_progress" for m in members) + (len(file_ids) - len(members))
+                progress.update(task, completed=done, chunks=chunks or 0)
+                if done >= len(file_ids):
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        await ingestor.stop()
+    failed = [m for m in members if m.status == "failed"]
+    completed = sum(m.status == "completed" for m in members)
+    typer.echo(f"{completed} completed, {len(failed)} failed, "
+               f"{sum(m.status == 'cancelled' for m in members)} cancelled")
+    for m in failed:
+        typer.echo(f"  failed: {names.get(m.id, m.id)}: {m.last_error['code']}: {m.last_error['message']}")
+    return len(failed)
+
+
+@knowledge_app.command("list")
+def knowledge_list(
+    store: Annotated[str | None, typer.Option("--store", help="Also list this store's files (name or id).")] = None,
+) -> None:
+    """List vector stores (id, name, status, file counts, bytes, owner); with --store, its files."""
+    from sqlalchemy import select
+
+    from hilo.kit.ids import now
+    from hilo.knowledge import objects, service
+    from hilo.knowledge.models import VectorStore, VectorStoreFile
+
+    async def go(session):
+        stores = (await session.scalars(select(VectorStore).order_by(VectorStore.id))).all()
+        counts = await service.counts(session, [s.id for s in stores])
+        chosen = [s for s in stores if store is not None and store in (s.id, s.name)]
+        files = []
+        if chosen:
+            files = (await session.scalars(select(VectorStoreFile).where(
+                VectorStoreFile.vector_store_id == chosen[-1].id).order_by(VectorStoreFile.id))).all()
+        return stores, counts, chosen, files
+
+    stores, counts, chosen, files = _with_session(go)
+    if not stores:
+        typer.echo("no vector stores")
+    at = now()
+    for s in stores:
+        c = counts[s.id]
+        typer.echo(f"{s.id}  {s.name or '-'}  [{objects.store_status(s, c, at)}]  {c.completed}/{c.total} completed, "
+                   f"{c.in_progress} in progress, {c.failed} failed, {c.cancelled} cancelled  {c.usage_bytes} bytes  "
+                   f"owner {s.user_id or 'operator'}")
+    if store is not None and not chosen:
+        typer.echo(f"no vector store named {store}", err=True)
+        raise typer.Exit(1)
+    for m in files:
+        error = f"  {m.last_error['code']}: {m.last_error['message']}" if m.last_error else ""
+        typer.echo(f"  {m.id}  {(m.attributes or {}).get('path', '')}  {m.status}  {m.usage_bytes} bytes{error}")
 
 
 @app.command()
