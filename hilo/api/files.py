@@ -17,6 +17,7 @@ from hilo.identity.policy import owner_of_new, visible
 from hilo.kit.errors import NotFound, bad_request
 from hilo.kit.ids import new_id
 from hilo.kit.pagination import get_or_404, page_of, paginate
+from hilo.knowledge.service import forget_file
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
@@ -62,6 +63,7 @@ async def file_content(file_id: str, session: SessionDep, settings: SettingsDep)
 @router.delete("/{file_id}")
 async def delete_file(file_id: str, session: SessionDep, settings: SettingsDep):
     row = await get_or_404(session, File, file_id)
+    await forget_file(session, file_id)  # it leaves every vector store (memberships and chunks)
     await session.delete(row)
     await session.commit()
     (settings.files_dir / row.storage_path).unlink(missing_ok=True)

@@ -328,6 +328,7 @@ async def search_stores(db: Database, settings: Any, store_ids: Sequence[str], q
         for store_id in ids:
             row = rows.get(store_id)
             if row is None:
+                forget(db, store_id)
                 raise NotFound(f"No vector store found with id '{store_id}'.", param="vector_store_ids")
             if is_expired(row, at):
                 raise expired_error(row)

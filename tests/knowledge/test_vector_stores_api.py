@@ -459,3 +459,20 @@ def test_bad_input(client, server):
                      f"/v1/vector_stores/{store.id}/files?after={'x' * 3000}", "/v1/vector_stores/%00"):
             r = http.get(path)
             assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
+
+
+def test_a_file_deleted_from_the_files_api_leaves_its_stores(client, server):
+    file_id = upload(client, "borrar.txt", "El archivo que se borra de la API de archivos.")
+    keep = upload(client, "queda.txt", "El archivo que queda en la tienda.")
+    stores = [client.vector_stores.create(name=f"s{i}", file_ids=[file_id, keep]) for i in range(2)]
+    for store in stores:
+        wait_store(client, store.id)
+        assert {r.file_id for r in client.vector_stores.search(store.id, query="archivo que se borra").data} \
+            == {file_id, keep}
+    client.files.delete(file_id)
+    for store in stores:
+        assert [m.id for m in client.vector_stores.files.list(store.id)] == [keep]
+        assert {r.file_id for r in client.vector_stores.search(store.id, query="archivo que se borra").data} == {keep}
+        assert client.vector_stores.retrieve(store.id).file_counts.total == 1
+    left = sql(server.settings.database_url, "SELECT count(*) FROM knowledge_chunks WHERE file_id = :f", f=file_id)
+    assert left[0][0] == 0
