@@ -57,9 +57,15 @@ def database_factory(tmp_path_factory):
             pass
 
 
+# The packs a test server runs unless the test names others: the tax help desk embeds its
+# documents at first start (seconds of CPU in the background), so only its own tests start it.
+SUITE_PACKS = "trading_mentor,courses"
+
+
 def make_settings(database_url: str, data_dir, **overrides) -> Settings:
     values = dict(database_url=database_url, data_dir=data_dir, llm_provider="scripted",
-                  run_timeout=30, llm_base_url=None, llm_api_key=None, llm_model=None, providers={})
+                  run_timeout=30, llm_base_url=None, llm_api_key=None, llm_model=None, providers={},
+                  packs=SUITE_PACKS)
     values.update(overrides)
     return Settings(_env_file=None, **values)
 

@@ -680,7 +680,7 @@ def settings_for(database_url: str, data_dir: Path, crypto_url: str, forex_url: 
     from hilo.kit.config import Settings
 
     values = dict(database_url=database_url, data_dir=data_dir, llm_provider="auto", llm_base_url=None,
-                  llm_api_key=None, llm_model=None, providers={}, packs="all", auth="off", run_timeout=60,
+                  llm_api_key=None, llm_model=None, providers={}, packs="trading_mentor,courses", auth="off", run_timeout=60,
                   crypto_api_url=crypto_url, forex_api_url=forex_url, price_cache_s=0, log_level="warning")
     values.update(overrides)
     return Settings(_env_file=None, **values)
