@@ -222,3 +222,45 @@ def test_bad_input_is_refused_clearly():
     assert zero == [Hit(1, "f", 0.5, 1, None)]
     index.add("empty", [], [], np.zeros((0, DIM)))
     assert "empty" in index.files() and len(index) == 1
+
+
+def test_large_stores_shortlist_in_int8_and_rerank_exactly(monkeypatch):
+    monkeypatch.setattr(index_module, "QUANTIZED_MIN", 1000)
+    rng = np.random.default_rng(11)
+    dim, files, per_file = 32, 30, 100
+    vectors = rng.standard_normal((files * per_file, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = StoreIndex()
+    for f in range(files):
+        rows = slice(f * per_file, (f + 1) * per_file)
+        index.add(f"f{f}", list(range(f * per_file, (f + 1) * per_file)), ["renta"] * per_file, vectors[rows])
+    assert index._coarse is not None and len(index._coarse) == files * per_file
+    index.remove("f3")
+    live = np.ones(files * per_file, dtype=bool)
+    live[300:400] = False
+    wanted = {f"f{f}" for f in range(0, 30, 3)} - {"f3"}
+    in_wanted = np.zeros(files * per_file, dtype=bool)
+    for f in wanted:
+        n = int(f[1:])
+        in_wanted[n * per_file:(n + 1) * per_file] = True
+    for _ in range(20):
+        query = rng.standard_normal(dim).astype(np.float32)
+        query /= np.linalg.norm(query)
+        exact = vectors @ query
+        for k in (5, 40):
+            brute = np.where(live, exact, -np.inf)
+            hits = index.search("", query, k=k, mode="dense")
+            assert [h.chunk_id for h in hits] == np.argsort(-brute)[:k].tolist()
+            assert [h.score for h in hits] == pytest.approx(((1 + np.sort(brute)[::-1][:k]) / 2).tolist(), abs=1e-6)
+        filtered = np.where(live & in_wanted, exact, -np.inf)  # a third of the store: still shortlisted
+        hits = index.search("", query, k=10, mode="dense", files=wanted)
+        assert [h.chunk_id for h in hits] == np.argsort(-filtered)[:10].tolist()
+    for f in range(4, 25):  # most of it goes: compaction renumbers slots and rebuilds the int8 copy
+        index.remove(f"f{f}")
+    assert len(index) == 800 and index._used < 3000  # compacted once on the way
+    assert index._coarse is not None and len(index._coarse) == index._used
+    live[400:2500] = False
+    query = vectors[2700]
+    hits = index.search("", query, k=3, mode="dense")
+    assert [h.chunk_id for h in hits] == np.argsort(-np.where(live, vectors @ query, -np.inf))[:3].tolist()
+    assert hits[0].chunk_id == 2700 and hits[0].score == pytest.approx(1.0)
