@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     knowledge_lease_s: float = Field(default=30.0, ge=1.0)
     knowledge_poll_s: float = Field(default=1.0, gt=0)
 
+    # Speech to text (hilo.audio): POST /v1/audio/transcriptions, WhatsApp voice notes.
+    # An OpenAI-compatible endpoint (OpenAI, faster-whisper-server, LocalAI) when a base URL is set,
+    # else faster-whisper in-process when whisper_model names a local CTranslate2 model directory.
+    transcription_base_url: str | None = None  # e.g. https://api.openai.com/v1 or http://127.0.0.1:8001/v1
+    transcription_model: str = "whisper-1"  # the endpoint's model name
+    transcription_api_key: str | None = Field(default=None, repr=False)
+    transcription_timeout: float = Field(default=120.0, gt=0)
+    whisper_model: str | None = None  # a directory with model.bin and tokenizer.json; never a hub name
+    whisper_threads: int = Field(default=2, ge=1, le=64)  # CPU threads of the in-process model
+    max_audio_mb: float = Field(default=25.0, gt=0)  # OpenAI's limit; larger audio: 413
+    max_audio_seconds: float = Field(default=1800.0, gt=0)  # decoded length the local model accepts
+
     # Market data (trading mentor pack): ccxt exchange and ECB reference rates
     crypto_exchange: str = "binance"  # any ccxt exchange id
     crypto_api_url: str | None = None  # replaces the exchange's API host (tests, proxies)
@@ -129,6 +141,10 @@ class Settings(BaseSettings):
     @property
     def max_request_bytes(self) -> int:
         return int(self.max_request_mb * 1024 * 1024)
+
+    @property
+    def max_audio_bytes(self) -> int:
+        return int(self.max_audio_mb * 1024 * 1024)
 
     @property
     def files_dir(self) -> Path:
