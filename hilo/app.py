@@ -15,6 +15,7 @@ from hilo import __version__, channels, webhooks
 from hilo.api import (
     admin,
     assistants,
+    audio,
     docs,
     errors,
     files,
@@ -27,6 +28,8 @@ from hilo.api import (
 )
 from hilo.api.guard import v1_guard
 from hilo.api.limits import RequestLimits, check_inputs
+from hilo.audio import aclose as close_transcription
+from hilo.audio import announce as announce_transcription
 from hilo.identity.service import AuthService
 from hilo.kit.bus import LocalBus
 from hilo.kit.config import Settings, get_settings
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
         await channels.start(app.state)  # WhatsApp clients
         app.state.webhooks = webhooks.WebhookDispatcher(db, bus, settings)
         await app.state.webhooks.start()
+        announce_transcription(settings)  # which speech-to-text answers, or what its settings lack
         log.info("hilo %s ready: database %s, default model provider %s",
                  __version__, db.engine.dialect.name, providers.default_kind)
         try:
@@ -91,6 +95,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
             await channels.stop(app.state)
             await app.state.webhooks.stop()
             await providers.aclose()
+            await close_transcription()  # the endpoint's SDK clients of this event loop
             await app.state.auth.aclose()  # the rate limiter's Redis pool
             await db.dispose()
 
@@ -105,7 +110,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
     app.state.auth.announce()
     app.include_router(health.router)
     # The turn route first: routes are matched in order, and it is the busiest.
-    for module in (runs, messages, threads, assistants, files, vector_stores):
+    for module in (runs, messages, threads, assistants, files, vector_stores, audio):
         app.include_router(module.router, dependencies=[Depends(v1_guard)])  # auth, rate limit, owners
     app.include_router(admin.router)
     app.include_router(webhooks_api.router)  # /admin/webhooks

@@ -1,7 +1,8 @@
 """What every request is checked for before a route (or the database) sees it.
 
 - :class:`RequestLimits` (ASGI middleware): request bodies are capped, multipart uploads at
-  ``HILO_MAX_UPLOAD_MB`` and every other body at ``HILO_MAX_REQUEST_MB`` (413, refused from
+  ``HILO_MAX_UPLOAD_MB`` (audio to transcribe at ``HILO_MAX_AUDIO_MB``: it is not stored) and
+  every other body at ``HILO_MAX_REQUEST_MB`` (413, refused from
   ``Content-Length`` before anything is read, or as soon as the stream passes the cap); a path or
   query string holding a NUL character is refused with a 400 naming the parameter.
 - :func:`check_inputs` (a dependency of every route): JSON bodies and form fields (keys, values,
@@ -23,12 +24,14 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from hilo.audio import too_large as audio_too_large
 from hilo.files.service import too_large as upload_too_large
 from hilo.kit.config import Settings
 from hilo.kit.errors import HiloError, InvalidRequest, TooLarge
 from hilo.kit.inputs import find_unstorable, json_suspect, text_problem
 
 _FORMS = (b"multipart/form-data", b"application/x-www-form-urlencoded")
+AUDIO_PATHS = ("/v1/audio/transcriptions", "/v1/audio/transcriptions/")  # audio is capped by HILO_MAX_AUDIO_MB
 
 
 def invalid(param: str | None, reason: str) -> InvalidRequest:
@@ -49,6 +52,7 @@ class RequestLimits:
         self.app = app
         self.settings = settings
         self.upload_limit = settings.max_upload_bytes + self.SLACK
+        self.audio_limit = settings.max_audio_bytes + self.SLACK
         self.body_limit = settings.max_request_bytes
         self.envelopes = envelopes or {}  # path prefix -> the error body routes there answer
         self._templates = None  # the spec's parametrised paths, compiled at the first bad path
@@ -67,7 +71,12 @@ class RequestLimits:
             elif name == b"content-length":
                 length = value
         upload = content_type.startswith(b"multipart/")
-        limit, error = (self.upload_limit, upload_too_large) if upload else (self.body_limit, too_large_body)
+        if upload and scope["path"] in AUDIO_PATHS:
+            limit, error = self.audio_limit, audio_too_large
+        elif upload:
+            limit, error = self.upload_limit, upload_too_large
+        else:
+            limit, error = self.body_limit, too_large_body
         if length is not None and length.isdigit() and int(length) > limit:
             return await self._refuse(send, scope["path"], error(self.settings), close=True)
         seen = 0
