@@ -1,6 +1,10 @@
 """One WhatsApp message, whichever provider brought it: the sender's user, the media kept
 as files, one turn through :func:`hilo.channels.conversation.converse`, and the reply sent back.
 
+A voice note is kept as a file and, when speech to text is configured (:mod:`hilo.audio`), its
+transcript is the user's message; when nothing is configured, or the transcription fails, the
+message says a voice note came (kind, size, file id) so the assistant can ask for it in writing.
+
 The identity is (``whatsapp``, the sender's E.164 number), so a person reaching the same
 assistant through Twilio or through Meta's Cloud API has one user and one thread.
 """
@@ -12,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from hilo import audio
 from hilo.channels import common
 from hilo.channels.conversation import converse
 from hilo.identity import user_principal
@@ -25,6 +30,9 @@ NO_ASSISTANT = "Este número todavía no tiene un asistente configurado."
 NO_TRANSCRIPTION = ("[El usuario envió una nota de voz ({kind}, {size} KB, guardada como {file_id}). "
                     "Este servidor no transcribe audio: si la respuesta depende de lo que dijo, "
                     "pídele amablemente que lo escriba.]")
+NOT_TRANSCRIBED = ("[El usuario envió una nota de voz ({kind}, {size} KB, guardada como {file_id}) "
+                   "que no se pudo transcribir: si la respuesta depende de lo que dijo, "
+                   "pídele amablemente que lo escriba.]")
 OTHER_MEDIA = "[El usuario envió un archivo {kind} ({size} KB, guardado como {file_id}).]"
 MEDIA_FAILED = "[El usuario envió un archivo ({kind}) que no se pudo descargar.]"
 
@@ -102,13 +110,31 @@ async def _content(state, user_id: str, inbound: Inbound, transport: Transport) 
         if is_image:
             parts.append({"type": "image_file", "image_file": {"file_id": file_id}})
         elif kind.startswith("audio/"):
-            notes.append(NO_TRANSCRIPTION.format(kind=kind, size=size, file_id=file_id))
+            notes.append(await _voice_note(state.settings, inbound, data, filename, kind, size, file_id))
         else:
             notes.append(OTHER_MEDIA.format(kind=kind, size=size, file_id=file_id))
     text = "\n".join(t for t in (inbound.text.strip(), *notes) if t)
     if not parts:
         return text
     return ([{"type": "text", "text": text}] if text else []) + parts
+
+
+async def _voice_note(settings, inbound: Inbound, data: bytes, filename: str, kind: str, size: int,
+                      file_id: str) -> str:
+    """What the user said in a voice note, or the note that says one came."""
+    if audio.configured(settings) is None:
+        return NO_TRANSCRIPTION.format(kind=kind, size=size, file_id=file_id)
+    try:
+        transcript = await audio.transcribe(settings, data, filename, kind)
+    except Exception as exc:  # unavailable, refused, corrupt: the note below, never a lost message
+        log.warning("voice note of %s (%s) was not transcribed: %s", inbound.message_id, file_id,
+                    getattr(exc, "message", type(exc).__name__))
+        return NOT_TRANSCRIBED.format(kind=kind, size=size, file_id=file_id)
+    if not transcript.text.strip():
+        return NOT_TRANSCRIBED.format(kind=kind, size=size, file_id=file_id)
+    log.info("voice note of %s (%s) transcribed by the %s backend: %d characters", inbound.message_id, file_id,
+             transcript.backend, len(transcript.text))
+    return transcript.text.strip()
 
 
 async def handle(state, inbound: Inbound, transport: Transport, stats: Stats) -> None:
