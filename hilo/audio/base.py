@@ -78,6 +78,18 @@ FORMATS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _mpeg_frame(head: bytes) -> bool:
+    """An MPEG audio frame header (11 sync bits, then no reserved version, layer, bitrate or
+    sample rate), or an ADTS header (AAC: 12 sync bits, layer 00)."""
+    if len(head) < 3 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return False
+    if head[1] & 0xF6 == 0xF0:
+        return True
+    version, layer = (head[1] >> 3) & 3, (head[1] >> 1) & 3
+    bitrate, rate = head[2] >> 4, (head[2] >> 2) & 3
+    return version != 1 and layer != 0 and bitrate not in (0, 15) and rate != 3
+
+
 def sniff(data: bytes) -> str | None:
     """The container of ``data`` (a key of :data:`FORMATS`) by its magic bytes, or None."""
     head = data[:16]
@@ -87,8 +99,8 @@ def sniff(data: bytes) -> str | None:
         return "ogg"
     if head[:4] == b"fLaC":
         return "flac"
-    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-        return "mp3"  # an ID3 tag, or an MPEG audio frame (ADTS AAC shares the sync word)
+    if head[:3] == b"ID3" or _mpeg_frame(head):
+        return "mp3"  # an ID3 tag, or an MPEG audio frame (or ADTS AAC, which shares the sync word)
     if head[4:8] == b"ftyp":
         return "mp4"
     if head[:4] == b"\x1a\x45\xdf\xa3":

@@ -186,7 +186,9 @@ async def test_empty_unknown_and_oversized_audio_are_refused(endpoint, fake):
 
 def test_containers_file_names_and_urls():
     assert sniff(b"RIFF\0\0\0\0WAVEfmt ") == "wav" and sniff(b"OggS\0\2") == "ogg" and sniff(b"ID3\4") == "mp3"
-    assert sniff(b"\xff\xfb\x90\x64") == "mp3" and sniff(b"\0\0\0\x20ftypM4A ") == "mp4" and sniff(b"fLaC") == "flac"
+    assert sniff(b"\xff\xfb\x90\x64") == "mp3" and sniff(b"\xff\xf1\x50\x80") == "mp3"  # MP3 frame, ADTS
+    assert sniff(b"\xff\xff\xff\xff") is None and sniff(b"\xff\xfb\xf0\x00") is None  # reserved bitrate
+    assert sniff(b"\0\0\0\x20ftypM4A ") == "mp4" and sniff(b"fLaC") == "flac"
     assert sniff(b"\x1a\x45\xdf\xa3\x9f") == "webm" and sniff(b"#!AMR\n") == "amr" and sniff(b"GIF89a") is None
     assert audio_filename("nota.ogg", "ogg") == "nota.ogg" and audio_filename("voice.opus", "ogg") == "voice.opus"
     assert audio_filename("whatsapp-1.mpeg", "mp3") == "whatsapp-1.mpeg"
