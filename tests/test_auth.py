@@ -258,7 +258,7 @@ def test_other_users_objects_are_404_on_every_route(authed, world, route):
 def test_routes_without_ids_only_show_own_objects(authed, world):
     covered = {("GET", "/v1/assistants"), ("POST", "/v1/assistants"), ("POST", "/v1/threads"),
                ("POST", "/v1/threads/runs"), ("GET", "/v1/files"), ("POST", "/v1/files"),
-               ("GET", "/v1/vector_stores"), ("POST", "/v1/vector_stores")}
+               ("GET", "/v1/vector_stores"), ("POST", "/v1/vector_stores"), ("POST", "/v1/audio/transcriptions")}
     assert {r for r in V1_ROUTES if "{" not in r[1]} == covered, "a new /v1 route needs an isolation check"
     ids = world["ids"]
     a, b = sdk(authed, world["a"]), sdk(authed, world["b"])
@@ -288,6 +288,11 @@ def test_routes_without_ids_only_show_own_objects(authed, world):
     with pytest.raises(openai.BadRequestError, match="No such file"):
         b.beta.threads.messages.create(thread_id=bob_thread.id, role="user", content=[
             {"type": "image_file", "image_file": {"file_id": ids["file_id"]}}])
+    # a transcription keeps nothing (no file, no thread): there is nothing of anyone's to see
+    files_before = {f.id for f in b.files.list().data}
+    with pytest.raises(openai.BadRequestError, match="empty"):
+        b.audio.transcriptions.create(file=("nota.ogg", b""), model="whisper-1")
+    assert {f.id for f in b.files.list().data} == files_before
     # the global assistant: readable and runnable, not changeable
     assert b.beta.assistants.retrieve(ids["global_assistant"]).name == "shared"
     with pytest.raises(openai.PermissionDeniedError):
