@@ -267,6 +267,7 @@ class ArgumentParser:
     questions: dict[str, str] = field(default_factory=dict)  # language -> the question asking for it
     strong: bool = False  # a value found is evidence for the tool when routing (a ticker, a pair)
     hint: Callable[[str], bool] | None = None  # the message names part of a value (one currency)
+    item_id: bool = False  # its value is the id of an item a list showed ("el segundo" fills it)
 
 
 @dataclass(slots=True)

@@ -187,7 +187,7 @@ class GuidedProvider:
         shown = _Shown.of(request.earlier_tools, messages)
         route, score, clause = self._route_clauses(text, tools, profile)
         confident = self._confident(route, score, tools)
-        follow = self._follow_up(text, tools, shown, route if confident else None, lang)
+        follow = self._follow_up(text, tools, shown, route if confident else None, lang, prefer=route)
         if follow is not None:
             return follow
         if route != HELP and (confident or request.tool_choice == "required"):
@@ -266,7 +266,7 @@ class GuidedProvider:
         return best
 
     def _follow_up(self, text: str, tools: dict[str, dict], shown: _Shown, route: str | None,
-                   lang: str) -> Decision | None:
+                   lang: str, prefer: str | None = None) -> Decision | None:
         """A message about what was just shown: an item by position, price, name or "ese"."""
         if not tools or (shown.items is None and shown.focus is None):
             return None
@@ -274,7 +274,8 @@ class GuidedProvider:
         if route is not None:
             schema = tools[route]
             args, missing = self.parsers.parse_arguments(schema.get("parameters") or {}, text)
-            if not missing and self._ids_of(schema):
+            ids = self._ids_of(schema, optional=True)
+            if not missing and ids and all(p.name in args for p in ids):
                 return None  # it names the item itself ("el curso 5")
         ref = dialogue.reference(text, shown.items, shown.focus)
         if ref is None and route is not None and missing and [p.name for p in missing] == [
@@ -286,8 +287,10 @@ class GuidedProvider:
         if ref is None:
             return None
         item_id = dialogue.id_of(ref.item)
-        for name, schema in tools.items():
-            ids = self._ids_of(schema)
+        # the tool the message leans to first, confident or not ("quiero dos del primero": the
+        # order's, not the details')
+        for name, schema in sorted(tools.items(), key=lambda entry: entry[0] != (route or prefer)):
+            ids = self._ids_of(schema, optional=True)
             if len(ids) != 1:
                 continue
             parameters = schema.get("parameters") or {}
@@ -313,9 +316,13 @@ class GuidedProvider:
             return Decision(name, self.question(missing[0], lang), lang=lang)
         return Decision(name, arguments=args, lang=lang)
 
-    def _ids_of(self, schema: dict) -> list[Param]:
-        return [p for p in self.parsers.params_of(schema.get("parameters") or {})
-                if p.required and p.kind in ("int_id", "str_id", "code")]
+    def _ids_of(self, schema: dict, optional: bool = False) -> list[Param]:
+        """The item ids a tool needs; ``optional``: or, when it needs none, the ids it takes (a
+        tool that accepts an item by id or by name)."""
+        ids = [p for p in self.parsers.params_of(schema.get("parameters") or {})
+               if p.kind in ("int_id", "str_id", "code") or getattr(self.parsers.parser(p.kind), "item_id", False)]
+        required = [p for p in ids if p.required]
+        return required or (ids if optional else [])
 
     def _second_question(self, messages: list[dict], text: str, tools: dict[str, dict],
                          profile: Profile | None, lang: str) -> Decision | None:
@@ -370,24 +377,29 @@ class GuidedProvider:
         return self._indexes[key]
 
     # ------------------------------------------------------------------ follow-up answers
-    def _pending(self, messages: list[dict], tools: dict[str, dict], lang: str) -> tuple[str, str] | None:
-        """(tool, earlier user text) when the previous assistant turn asked for an argument."""
+    def _pending(self, messages: list[dict], tools: dict[str, dict], lang: str) -> tuple[str, str, str] | None:
+        """(tool, earlier user text, the parameter asked for) when the previous assistant turn
+        asked for an argument."""
         if len(messages) < 3 or messages[-1].get("role") != "user" or messages[-2].get("role") != "assistant":
             return None
         asked = _text(messages[-2].get("content")).strip()
         earlier = _text(messages[-3].get("content")) if messages[-3].get("role") == "user" else ""
         for name, schema in tools.items():
             for param in self.parsers.params_of(schema.get("parameters") or {}):
-                if asked == self.question(param, lang):
-                    return name, earlier
+                question = self.question(param, lang)
+                # the reply was the question, or ended with it (a tool's answer that asks next)
+                if asked == question or (self.parsers.parser(param.kind) is not None and asked.endswith(question)):
+                    return name, earlier, param.name
         return None
 
-    def _resolve_pending(self, pending: tuple[str, str], text: str, tools: dict, lang: str) -> Decision | None:
-        name, earlier = pending
+    def _resolve_pending(self, pending: tuple[str, str, str], text: str, tools: dict, lang: str) -> Decision | None:
+        name, earlier, asked = pending
         parameters = tools[name].get("parameters") or {}
         now, _ = self.parsers.parse_arguments(parameters, text)
         if not now and not self.parsers.hinted(parameters, text):
             return None  # the user moved on: route the new message afresh
+        if asked in now:  # the answer is the asked value, not another parameter read from the same words
+            now = {k: v for k, v in now.items() if k == asked or v != now[asked]}
         args, missing = self.parsers.parse_arguments(parameters, f"{earlier} {text}")
         args.update(now)
         missing = [p for p in missing if p.name not in args]

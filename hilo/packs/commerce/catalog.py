@@ -1,0 +1,186 @@
+"""Catalogue search on the knowledge layer's hybrid index (:class:`hilo.knowledge.index.StoreIndex`).
+
+Each product is one entry of a per-process index (dense e5 vectors + Spanish-aware BM25, fused
+by reciprocal rank fusion), loaded from the rows' stored vectors and kept current by the
+catalogue version that every write of a product's text bumps in the same transaction
+(``shop_meta``). Filters (category, highest price, in stock) apply to the best candidates
+read back from the database, so price and stock always come from the rows, never the index.
+
+A result must be *about* the query: it shares a term with it, or its vector is close
+(:data:`SEMANTIC_FLOOR`); a question about nothing the shop sells finds nothing rather than
+the nearest unrelated product.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hilo.kit.db.session import Database
+from hilo.kit.ids import now
+from hilo.knowledge.embeddings import embeddings_for
+from hilo.knowledge.index import StoreIndex
+from hilo.knowledge.lexical import terms as lexical_terms
+from hilo.packs.commerce.models import Meta, Product, SearchLog
+
+LOCAL = "e5-small-q4"  # the bundled embedder's name (the demo shop ships its vectors)
+SEMANTIC_FLOOR = 0.84  # e5 cosine of a query and an unrelated product sits around 0.78-0.83
+DEPTH = 60  # candidates read back before the filters
+
+
+def product_text(product: Product) -> str:
+    return f"{product.name}. {product.category}. {product.description}"
+
+
+def text_key(product: Product, embedder: str = LOCAL) -> str:
+    """The hash of the product's text and the embedder that reads it: a vector made by another
+    embedder (HILO_EMBEDDINGS_BASE_URL) or for an older text is made again."""
+    return hashlib.sha1(f"{embedder}\n{product_text(product)}".encode()).hexdigest()
+
+
+async def bump_version(session: AsyncSession) -> None:
+    """Call in the transaction that changes a product's name, description, category or activity."""
+    moved = await session.execute(update(Meta).where(Meta.key == "catalog_version")
+                                  .values(value=Meta.value + 1))
+    if moved.rowcount == 0:
+        session.add(Meta(key="catalog_version", value=1))
+        await session.flush()
+
+
+async def ensure_vectors(session: AsyncSession, settings: Any, products: list[Product]) -> int:
+    """Embed the products whose text changed since their vector (the caller commits)."""
+    embedder = embeddings_for(settings)
+    name = embedder.name
+    stale = [p for p in products if p.embedding is None or p.embedding_key != text_key(p, name)]
+    if not stale:
+        return 0
+    for start in range(0, len(stale), 256):
+        batch = stale[start:start + 256]
+        vectors = await embedder.passages([product_text(p) for p in batch])
+        for product, vector in zip(batch, vectors, strict=True):
+            product.embedding = np.asarray(vector, dtype=np.float32).tobytes()
+            product.embedding_key = text_key(product, name)
+    return len(stale)
+
+
+@dataclass(slots=True)
+class Found:
+    product: Product
+    score: float  # in [0, 1]
+    lexical: bool  # shares a term with the query
+
+
+class CatalogIndex:
+    """The index of one database's catalogue, in this process."""
+
+    def __init__(self) -> None:
+        self.index = StoreIndex()
+        self.version = -1
+        self.keys: dict[int, str] = {}
+        self.embedder: str | None = None
+        self.lock = asyncio.Lock()
+
+    async def refresh(self, db: Database, settings: Any) -> None:
+        async with db.sessionmaker() as session:
+            version = await session.scalar(select(Meta.value).where(Meta.key == "catalog_version")) or 0
+        if version == self.version:
+            return
+        async with self.lock:
+            if version == self.version:
+                return
+            async with db.sessionmaker() as session:
+                rows = (await session.execute(select(Product.id, Product.embedding_key)
+                                              .where(Product.active.is_(True)))).all()
+                current = {int(i): k for i, k in rows}
+                stale = [i for i, k in current.items() if k is None or self.keys.get(i) != k]
+                if self.embedder is not None and self.embedder != embeddings_for(settings).name:
+                    stale = list(current)  # another embedder now: every vector is made again
+                for gone in set(self.keys) - set(current):
+                    self.index.remove(str(gone))
+                    del self.keys[gone]
+                for start in range(0, len(stale), 1000):
+                    products = list(await session.scalars(select(Product).where(
+                        Product.id.in_(stale[start:start + 1000]))))
+                    if await ensure_vectors(session, settings, products):
+                        await session.commit()
+                    for product in products:
+                        vector = np.frombuffer(product.embedding, dtype=np.float32)[None, :]
+                        self.index.add(str(product.id), [product.id], [product_text(product)], vector)
+                        self.keys[product.id] = product.embedding_key
+                self.version = version
+                self.embedder = embeddings_for(settings).name
+
+
+_indexes: dict[int, CatalogIndex] = {}
+
+
+def index_for(db: Database) -> CatalogIndex:
+    found = _indexes.get(id(db))
+    if found is None:
+        found = _indexes[id(db)] = CatalogIndex()
+    return found
+
+
+def filters(category: str | None = None, max_price: float | None = None, in_stock: bool = False) -> list:
+    where = [Product.active.is_(True)]
+    if category:
+        where.append(func.lower(Product.category) == category.lower())
+    if max_price is not None:
+        where.append(Product.price <= Decimal(str(max_price)))
+    if in_stock:
+        where.append(Product.stock > 0)
+    return where
+
+
+async def search(db: Database, settings: Any, query: str | None, *, category: str | None = None,
+                 max_price: float | None = None, in_stock: bool = False, limit: int = 5) -> list[Found]:
+    """The products best matching ``query`` under the filters, best first; no query: the
+    catalogue under the filters, cheapest first."""
+    query = (query or "").strip()
+    if not query:
+        async with db.sessionmaker() as session:
+            rows = await session.scalars(select(Product).where(*filters(category, max_price, in_stock))
+                                         .order_by(Product.price, Product.id).limit(limit))
+            return [Found(p, 0.0, False) for p in rows]
+    catalog = index_for(db)
+    await catalog.refresh(db, settings)
+    vector = await embeddings_for(settings).query(query)
+    hits = catalog.index.search(query, vector, k=DEPTH)
+    if not hits:
+        return []
+    ids = [h.chunk_id for h in hits]
+    async with db.sessionmaker() as session:
+        rows = {p.id: p for p in await session.scalars(
+            select(Product).where(Product.id.in_(ids), *filters(category, max_price, in_stock)))}
+    found: list[Found] = []
+    for hit in hits:
+        product = rows.get(hit.chunk_id)
+        if product is None or product.embedding is None:
+            continue
+        cosine = float(np.frombuffer(product.embedding, dtype=np.float32) @ vector)
+        lexical = hit.lexical_rank is not None
+        if lexical or cosine >= SEMANTIC_FLOOR:
+            found.append(Found(product, hit.score, lexical))
+    # products that name the query first, then its close neighbours (a synonym, a typo)
+    found = [f for f in found if f.lexical] + [f for f in found if not f.lexical]
+    return found[:limit]
+
+
+def terms(text: str) -> list[str]:
+    """The index's own terms of a text (folded, stemmed): what "names the query" means."""
+    return lexical_terms(text)
+
+
+async def log_search(db: Database, thread_id: str | None, query: str, product_ids: list[int]) -> None:
+    """Keep what a conversation searched and found (``/exportar/conversaciones-rag``)."""
+    async with db.sessionmaker() as session:
+        session.add(SearchLog(thread_id=thread_id, query=query[:500], product_ids=",".join(map(str, product_ids))[:400],
+                              created_at=now()))
+        await session.commit()
