@@ -4,8 +4,11 @@ the owner's dashboard and CSV exports, and the conversation that sells (``/chat/
 from pathlib import Path
 
 from hilo.packs import Pack
+from hilo.packs.commerce.admin import router as admin_router
 from hilo.packs.commerce.chat import router as chat_router
+from hilo.packs.commerce.customers import router as customers_router
 from hilo.packs.commerce.demo import seed
+from hilo.packs.commerce.exports import router as exports_router
 from hilo.packs.commerce.models import Base
 from hilo.packs.commerce.parsers import VOCABULARY
 from hilo.packs.commerce.routes import router
@@ -17,7 +20,7 @@ pack = Pack(
     tools=TOOLS,
     assistants=[Path(__file__).parent / "vendedor.toml"],
     migrations=Path(__file__).parent / "migrations",
-    routers=[router, chat_router],
+    routers=[router, chat_router, customers_router, admin_router, exports_router],
     seed=seed,
     tables=[Base.metadata],
     vocabulary=VOCABULARY,
