@@ -244,7 +244,7 @@ def test_hostile_html_is_linear(hostile):
         parse(hostile.encode(), "x.html")
     except InvalidFile:
         pass
-    assert time.perf_counter() - started < 3
+    assert time.perf_counter() - started < 30  # quadratic would take minutes on 1 MB; generous for a loaded machine
 
 
 def test_huge_markdown_is_kept_as_source():
@@ -354,13 +354,22 @@ def test_broken_office_files_are_invalid():
     invalid(empty, "vacio.docx", "no text")
 
 
-def test_a_zip_bomb_is_refused_before_it_is_unpacked():
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(monkeypatch):
     bomb = rezip(docx_file(), add=("word/media/bomb.bin", 300))  # 300 MB of zeros in ~0.3 MB
     assert len(bomb) < 1_000_000
-    started = time.perf_counter()
+    slides = rezip(pptx_file(), add=("ppt/media/bomb.bin", 300))
+    opened: list[str] = []
+    real_open = zipfile.ZipFile.open
+
+    def watched(self, name, *args, **kwargs):
+        opened.append(getattr(name, "filename", name))
+        return real_open(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", watched)
     invalid(bomb, "bomba.docx", "unpacks to", "MB")
-    invalid(rezip(pptx_file(), add=("ppt/media/bomb.bin", 300)), "bomba.pptx", "unpacks to")
-    assert time.perf_counter() - started < 1
+    invalid(slides, "bomba.pptx", "unpacks to")
+    # refused from the archive's directory: not one member was decompressed, least of all the bomb
+    assert not any(name.endswith("bomb.bin") for name in opened), opened
 
 
 @pytest.mark.parametrize("kind", ["pdf", "docx", "pptx"])

@@ -113,6 +113,12 @@ async def transaction(db: Database, work: Callable[[AsyncSession], Awaitable[T]]
                 await session.rollback()
                 if not _retryable(exc) or attempt == attempts - 1:
                     raise
+            except BaseException:
+                # Roll back before anything else runs: closing the session may yield to the
+                # event loop first, and SQLite's write lock would be held meanwhile (another
+                # request's statement then waits out the busy timeout on the loop thread).
+                await session.rollback()
+                raise
         await asyncio.sleep(0.005 * (2 ** attempt))
     raise AssertionError("unreachable")
 
