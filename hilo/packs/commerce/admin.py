@@ -84,6 +84,10 @@ async def sales(request: Request, cedula: Annotated[str | None, Query(max_length
                 canal: Channel = None, desde: date | None = None, hasta: date | None = None,
                 limit: Limit = 20, offset: Offset = 0):
     """Closed sales, newest first, by customer, channel and closing day, with their items and total amount."""
+    try:
+        reports.bounds(desde, hasta, shop_for(request.app.state.db)[1].timezone)
+    except ShopError as exc:
+        raise bad(exc) from None
     where = [Order.state == CLOSED, *order_filters(request, None, cedula, desde, hasta, Order.closed_at)]
     if canal:
         where.append(Order.channel == canal)
