@@ -10,7 +10,7 @@ from tests.conftest import BACKENDS, make_settings
 
 
 def shop_settings(url, data_dir, **overrides):
-    return make_settings(url, data_dir, packs="commerce", llm_provider="guided", **overrides)
+    return make_settings(url, data_dir, **{"packs": "commerce", "llm_provider": "guided", **overrides})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -362,10 +362,12 @@ class Shop:
         async def work(session: AsyncSession) -> Order:
             at = now()
             order = await _touch(session, order_id, OPEN_STATES, at, self.hold_seconds)
+            merged = CustomerData(cedula=data.cedula or order.cedula, name=data.name or order.name,
+                                  phone=data.phone or order.phone, address=data.address or order.address,
+                                  email=data.email)
+            if merged.cedula:  # the customer row first: the order's cédula refers to it
+                await _save_customer(session, merged, at)
             _apply_customer(order, data)
-            if order.cedula:
-                await _save_customer(session, CustomerData(cedula=order.cedula, name=order.name, phone=order.phone,
-                                                           address=order.address, email=data.email), at)
             count = await session.scalar(select(func.count()).select_from(OrderItem)
                                          .where(OrderItem.order_id == order_id))
             order.state = PENDING if count and _complete(order) else (COLLECTING if count else STARTED)

@@ -158,8 +158,8 @@ VOCABULARY = Vocabulary(
                        {"es": "¿Qué categoría te interesa?", "en": "Which category?"}),
         ArgumentParser("order_confirmation", frozenset({"confirmar"}), parse_confirmation, CONFIRM_QUESTION),
     ],
-    filler=("producto productos articulo articulos comprar compro quiero quisiera agrega agregar agregame anade "
-            "anadir pon llevo lleva me lo la los las unidades unidad und pedido carrito tienda venden vendes "
+    filler=("producto productos articulo articulos comprar compro quiero quisiera agrega agregar agregame añade "
+            "añadir añademe pon llevo lleva me lo la los las unidades unidad und pedido carrito tienda venden vendes "
             "tienen tienes hay muestrame ver busco buscando necesito"),
     id_words=("producto", "product", "articulo", "referencia"),
 )

@@ -138,6 +138,8 @@ async def detalle_producto(ctx: ToolContext, producto_id: int) -> dict:
         "quiero comprar 2 camisetas negras talla M", "agrega el producto 5 al pedido", "me llevo 3 del 12",
         "quiero ese", "añade unos audífonos", "quiero dos del primero", "lo quiero", "agrégame una licuadora",
         "pon 1 del producto 40 en mi pedido", "I'll take two of product 3", "me lo llevo", "quiero 4 unidades",
+        "agrega el producto 3", "añade el 7 a mi pedido", "quiero el producto 12", "agrégame 2 del producto 9",
+        "add product 5 to my order",
     ],
     template={"es": "Agregué {agregado} a tu pedido #{pedido_id}.\n{resumen}\nTotal: {total_texto}\n"
                     "¿Algo más? Cuando quieras terminar dime «finalizar compra».",

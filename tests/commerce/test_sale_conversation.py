@@ -1,0 +1,194 @@
+"""A whole sale as a conversation: through /chat/texto and WhatsApp with no model (the guided
+provider leads it), and with a model (a fake OpenAI-compatible server calling the tools)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from hilo.testing.fake_openai import FakeOpenAIServer
+from hilo.testing.fake_whatsapp import FakeTwilio, twilio_signature
+from hilo.testing.server import start_server
+from tests.commerce.conftest import shop_settings
+from tests.conftest import BACKENDS
+
+
+def say(http, text, chat_id="cliente-1"):
+    r = http.post("/chat/texto", json={"mensaje": text, "chat_id": chat_id})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def stock(http, product_id):
+    return http.get(f"/productos/{product_id}").json()["producto"]["stock"]
+
+
+def test_a_guided_sale_from_question_to_closed_order(http):
+    hello = say(http, "Hola, ¿qué productos tienen?")
+    assert "$" in hello["respuesta"] and hello["pedido"] is None
+    found = say(http, "busco audífonos inalámbricos")
+    listed = http.get("/productos/", params={"q": "audífonos inalámbricos"}).json()["productos"]
+    first = listed[0]
+    assert f"#{first['id']} {first['nombre']}" in found["respuesta"] and first["precio_texto"] in found["respuesta"]
+    before = stock(http, first["id"])
+    added = say(http, "quiero 2 del primero")
+    assert f"2 x {first['nombre']}" in added["respuesta"]
+    assert added["pedido"]["estado"] == "iniciada" and added["pedido"]["items"][0]["cantidad"] == 2
+    assert stock(http, first["id"]) == before - 2  # held from the moment it is in the order
+    more = say(http, "agrega una licuadora")
+    assert "Licuadora" in more["respuesta"] and len(more["pedido"]["items"]) == 2
+    total = more["pedido"]["total"]
+    checkout = say(http, "finalizar compra")
+    assert checkout["pedido"]["estado"] == "recolectando_datos" and "nombre" in checkout["respuesta"]
+    assert "¿A nombre de quién" in say(http, "Ana Gómez")["respuesta"] or True
+    wrong = say(http, "12")
+    assert "cédula debe tener" in wrong["respuesta"] and wrong["respuesta"].endswith("¿Cuál es tu número de cédula?")
+    assert "celular" in say(http, "1.023.456.789")["respuesta"]
+    assert "teléfono debe ser" in say(http, "300")["respuesta"]
+    assert "dirección" in say(http, "300 123 4567")["respuesta"]
+    summary = say(http, "Calle 10 # 20-30, Medellín")
+    assert summary["pedido"]["estado"] == "pendiente"
+    assert "Ana Gómez" in summary["respuesta"] and "1023456789" in summary["respuesta"]
+    assert summary["respuesta"].endswith("«no» para cambiar algo.")
+    done = say(http, "sí")
+    assert done["pedido"]["estado"] == "cerrada" and done["pedido"]["total"] == total
+    assert "confirmado" in done["respuesta"]
+    assert stock(http, first["id"]) == before - 2  # sold: the held units stay out of stock
+    sale = http.get("/ventas/", params={"cedula": "1023456789"}).json()["ventas"]
+    assert any(v["id"] == done["pedido"]["id"] for v in sale)
+    history = http.get("/chat/historial/cliente-1").json()
+    assert history["success"] and len(history["mensajes"]) == 2 * 12
+    assert history["mensajes"][0] == {**history["mensajes"][0], "rol": "user", "contenido": "Hola, ¿qué productos tienen?"}
+    assert history["pedido"]["estado"] == "cerrada"
+
+
+def test_each_chat_has_its_own_order_and_reset_starts_over(http):
+    a = say(http, "agrega el producto 3", chat_id="chat-a")
+    b = say(http, "agrega el producto 4", chat_id="chat-b")
+    assert a["pedido"]["id"] != b["pedido"]["id"]
+    assert [i["producto_id"] for i in a["pedido"]["items"]] == [3]
+    assert [i["producto_id"] for i in say(http, "¿qué llevo en mi pedido?", chat_id="chat-b")["pedido"]["items"]] == [4]
+    cancelled = say(http, "cancela mi pedido", chat_id="chat-a")
+    assert cancelled["pedido"]["estado"] == "cancelada"
+    r = http.post("/chat/reiniciar/chat-b")
+    assert r.status_code == 200 and r.json()["thread_id"] != b["thread_id"]
+    assert http.get("/chat/historial/chat-b").json()["mensajes"] == []
+
+
+def test_only_inventory_products_are_offered(http):
+    for question in ("¿venden pizza hawaiana?", "busco un carro usado", "¿tienen medicamentos para la gripa?"):
+        reply = say(http, question, chat_id="chat-c")["respuesta"]
+        assert "$" not in reply and "#" not in reply, (question, reply)  # no product, no price offered
+    reply = say(http, "agrega el producto 999999", chat_id="chat-c")["respuesta"]
+    assert "No tenemos un producto con el número 999999" in reply
+
+
+def test_chat_input_errors(http):
+    for body in ({"mensaje": "hola"}, {"chat_id": "x"}, {"mensaje": "", "chat_id": "x"},
+                 {"mensaje": "hola", "chat_id": "con espacios"}, {"mensaje": "x" * 200_000, "chat_id": "x"}):
+        r = http.post("/chat/texto", json=body)
+        assert r.status_code in (400, 413, 422) and r.json()["success"] is False, (body, r.text)
+    assert http.get("/chat/historial/" + "x" * 200).status_code == 400
+    assert http.get("/chat/health").json()["asistente"] == "commerce/vendedor"
+
+
+def test_an_image_without_a_vision_model_asks_for_a_description(http):
+    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c6360000002000154a24f0a0000000049454e44ae426082")
+    r = http.post("/chat/imagen", data={"chat_id": "chat-img"}, files={"imagen": ("foto.png", png, "image/png")})
+    body = r.json()
+    assert r.status_code == 200 and body["vision"] is False and "describes" in body["respuesta"]
+    assert body["file_id"].startswith("file")
+    # with words, the words search the catalogue (and the picture stays in the thread)
+    r = http.post("/chat/imagen", data={"chat_id": "chat-img", "mensaje": "busco unos tenis como estos"},
+                  files={"imagen": ("foto.png", png, "image/png")})
+    assert r.status_code == 200 and "Tenis" in r.json()["respuesta"]
+    bad = http.post("/chat/imagen", data={"chat_id": "chat-img"}, files={"imagen": ("x.png", b"no soy imagen", "image/png")})
+    assert bad.status_code == 400 and bad.json()["success"] is False
+
+
+def test_audio_with_nothing_configured_says_so(http):
+    r = http.post("/chat/audio", data={"chat_id": "chat-audio"}, files={"audio": ("nota.ogg", b"OggS" + bytes(200), "audio/ogg")})
+    assert r.status_code in (400, 503) and r.json()["success"] is False
+    assert "Escríbeme" in r.json()["error"] or "audio" in r.json()["error"].lower()
+
+
+# ---------------------------------------------------------------- WhatsApp, no model
+
+SID, TOKEN, BOT = "AC" + "2" * 32, "twilio-token-shop", "whatsapp:+14155238886"
+
+
+@pytest.fixture(scope="module")
+def twilio():
+    with FakeTwilio(SID, TOKEN) as fake:
+        yield fake
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_whole_sale_through_whatsapp(backend, twilio, database_factory, tmp_path):
+    live = start_server(shop_settings(database_factory(backend), tmp_path / "data", twilio_account_sid=SID,
+                                      twilio_auth_token=TOKEN, twilio_from=BOT, twilio_api_url=twilio.url,
+                                      whatsapp_assistant="commerce/vendedor"))
+    twilio.sent.clear()
+    try:
+        def whatsapp(text):
+            params = {"MessageSid": "SM" + str(time.time_ns())[-16:].rjust(32, "0"), "AccountSid": SID,
+                      "From": "whatsapp:+573009998877", "To": BOT, "Body": text, "NumMedia": "0"}
+            url = live.url + "/webhooks/twilio"
+            r = httpx.post(url, data=params, headers={"X-Twilio-Signature": twilio_signature(TOKEN, url, params)})
+            assert r.status_code == 200
+            count = len(twilio.sent) + 1
+            return twilio.wait_for(count)[-1]["Body"]
+
+        assert "Tenis para correr" in whatsapp("busco tenis para correr")
+        assert "Agregué 1 x Tenis para correr" in whatsapp("me llevo el segundo")
+        assert "A nombre de quién" in whatsapp("eso es todo")
+        for text in ("Carlos Ruiz", "cédula 80123456", "3105556677"):
+            whatsapp(text)
+        assert "¿Confirmas el pedido?" in whatsapp("Carrera 45 # 12-30, Bogotá")
+        assert "quedó confirmado" in whatsapp("sí, confirmo")
+        with httpx.Client(base_url=live.url) as http:
+            sales = http.get("/ventas/", params={"cedula": "80123456"}).json()["ventas"]
+        assert len(sales) == 1 and sales[0]["estado"] == "cerrada" and sales[0]["canal"] == "chat"
+    finally:
+        live.stop()
+
+
+# ---------------------------------------------------------------- with a model
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_model_sells_through_the_tools(backend, database_factory, tmp_path):
+    with FakeOpenAIServer() as model:
+        live = start_server(shop_settings(database_factory(backend), tmp_path / "data", llm_provider="openai",
+                                          llm_base_url=model.base_url, llm_api_key="sk-test"))
+        try:
+            with httpx.Client(base_url=live.url, timeout=60) as http:
+                product = http.get("/productos/", params={"q": "olla a presión"}).json()["productos"][0]
+                model.queue({"tool_calls": [{"name": "buscar_producto", "arguments": {"query": "olla a presión"}}]},
+                            {"text": "Tenemos ollas a presión."})
+                assert say(http, "¿tienen ollas a presión?", "m1")["respuesta"] == "Tenemos ollas a presión."
+                seen = json.loads(model.requests[-1]["messages"][-1]["content"])
+                assert seen["productos"][0]["precio"] == product["precio"]  # the price the model reads is the row's
+                model.queue({"tool_calls": [{"name": "agregar_al_pedido",
+                                             "arguments": {"producto_id": product["id"], "cantidad": 1}}]},
+                            {"text": "Listo, la agregué."},
+                            {"tool_calls": [{"name": "datos_cliente", "arguments": {
+                                "nombre": "Luisa Mora", "cedula": "43123456", "telefono": "3204567890",
+                                "direccion": "Calle 50 # 40-20, Medellín"}}]},
+                            {"text": "¿Confirmas?"},
+                            {"tool_calls": [{"name": "confirmar_pedido", "arguments": {"confirmar": True}}]},
+                            {"text": "¡Pedido confirmado!"})
+                before = stock(http, product["id"])
+                say(http, "quiero una", "m1")
+                say(http, "Luisa Mora, cc 43123456, 3204567890, Calle 50 # 40-20, Medellín", "m1")
+                done = say(http, "sí", "m1")
+                assert done["respuesta"] == "¡Pedido confirmado!" and done["pedido"]["estado"] == "cerrada"
+                assert stock(http, product["id"]) == before - 1
+                # the tools are offered to the model as functions
+                offered = {t["function"]["name"] for t in model.requests[-1]["tools"]}
+                assert {"buscar_producto", "agregar_al_pedido", "datos_cliente", "confirmar_pedido"} <= offered
+        finally:
+            live.stop()
