@@ -188,6 +188,12 @@ class StoreIndex:
         with self._lock:
             return set(self._files)
 
+    def knows(self, term: str) -> bool:
+        """Does some live chunk hold this term (as :func:`~hilo.knowledge.lexical.terms` makes them)?"""
+        with self._lock:
+            number = self._vocab.get(term)
+            return number is not None and number < len(self._df) and bool(self._df[number] > 0)
+
     @property
     def dim(self) -> int | None:
         return self._dim

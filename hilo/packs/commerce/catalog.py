@@ -8,13 +8,17 @@ read back from the database, so price and stock always come from the rows, never
 
 A result must be *about* the query: it shares a term with it, or its vector is close
 (:data:`SEMANTIC_FLOOR`); a question about nothing the shop sells finds nothing rather than
-the nearest unrelated product.
+the nearest unrelated product. When every word of the query is a word of the catalogue, the
+lexical ranking is the answer (products naming all the words first) and no query embedding is
+computed; a word the catalogue lacks (a typo, a synonym, another language) takes the hybrid
+path, where the vectors find what the words cannot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -25,14 +29,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo.kit.db.session import Database
 from hilo.kit.ids import now
-from hilo.knowledge.embeddings import embeddings_for
+from hilo.knowledge.embeddings import EmbeddingsUnavailable, embeddings_for
 from hilo.knowledge.index import StoreIndex
 from hilo.knowledge.lexical import terms as lexical_terms
 from hilo.packs.commerce.models import Meta, Product, SearchLog
 
 LOCAL = "e5-small-q4"  # the bundled embedder's name (the demo shop ships its vectors)
+# words that say how the customer wants it, not what: they need not name the product
+_ASKING = set(lexical_terms("barato barata baratos baratas economico economica oferta ofertas promocion descuento "
+                            "original originales bueno buena buenos buenas bonito bonita regalo regalar nuevo nueva"))
+log = logging.getLogger("hilo.packs.commerce")
 SEMANTIC_FLOOR = 0.855  # e5 cosines: unrelated query-product pairs reach 0.85 ("carro" - cargador), real matches 0.86-0.90
 DEPTH = 60  # candidates read back before the filters
+GROUP = 500  # consecutive product ids indexed (and re-indexed) together
+COVERAGE_DEPTH = 20  # lexical candidates checked for naming every word of the query
 
 
 def product_text(product: Product) -> str:
@@ -88,6 +98,9 @@ class CatalogIndex:
         self.lock = asyncio.Lock()
 
     async def refresh(self, db: Database, settings: Any) -> None:
+        """Bring the index to the catalogue's current version. Products are indexed in groups
+        of :data:`GROUP` consecutive ids (one index entry per group, re-added whole when one of
+        its products changes), so loading 100,000 products is 200 batched adds, not 100,000."""
         async with db.sessionmaker() as session:
             version = await session.scalar(select(Meta.value).where(Meta.key == "catalog_version")) or 0
         if version == self.version:
@@ -95,27 +108,41 @@ class CatalogIndex:
         async with self.lock:
             if version == self.version:
                 return
+            name = embeddings_for(settings).name
             async with db.sessionmaker() as session:
                 rows = (await session.execute(select(Product.id, Product.embedding_key)
                                               .where(Product.active.is_(True)))).all()
-                current = {int(i): k for i, k in rows}
-                stale = [i for i, k in current.items() if k is None or self.keys.get(i) != k]
-                if self.embedder is not None and self.embedder != embeddings_for(settings).name:
-                    stale = list(current)  # another embedder now: every vector is made again
-                for gone in set(self.keys) - set(current):
-                    self.index.remove(str(gone))
-                    del self.keys[gone]
-                for start in range(0, len(stale), 1000):
-                    products = list(await session.scalars(select(Product).where(
-                        Product.id.in_(stale[start:start + 1000]))))
-                    if await ensure_vectors(session, settings, products):
-                        await session.commit()
-                    for product in products:
-                        vector = np.frombuffer(product.embedding, dtype=np.float32)[None, :]
-                        self.index.add(str(product.id), [product.id], [product_text(product)], vector)
-                        self.keys[product.id] = product.embedding_key
-                self.version = version
-                self.embedder = embeddings_for(settings).name
+            current = {int(i): k for i, k in rows}
+            every = self.embedder is not None and self.embedder != name  # another embedder: all again
+            groups = {i // GROUP for i, k in current.items() if every or k is None or self.keys.get(i) != k}
+            groups |= {i // GROUP for i in set(self.keys) - set(current)}
+            for group in sorted(groups):
+                await self._load_group(db, settings, group)
+            self.version = version
+            self.embedder = name
+
+    async def _load_group(self, db: Database, settings: Any, group: int) -> None:
+        async with db.sessionmaker() as session:
+            products = list(await session.scalars(select(Product).where(
+                Product.id >= group * GROUP, Product.id < (group + 1) * GROUP, Product.active.is_(True))
+                .order_by(Product.id)))
+            try:
+                if await ensure_vectors(session, settings, products):
+                    await session.commit()
+            except EmbeddingsUnavailable as exc:  # searchable by its words until vectors can be made
+                log.warning("catalogue vectors unavailable (%s); those products are searched lexically", exc)
+        for stale in [i for i in self.keys if i // GROUP == group]:
+            del self.keys[stale]
+        if not products:
+            self.index.remove(f"g{group}")
+            return
+        dim = next((len(p.embedding) // 4 for p in products if p.embedding), self.index.dim or 384)
+        vectors = np.stack([np.frombuffer(p.embedding, dtype=np.float32) if p.embedding and len(p.embedding) == dim * 4
+                            else np.zeros(dim, dtype=np.float32) for p in products])
+        self.index.add(f"g{group}", [p.id for p in products], [product_text(p) for p in products], vectors)
+        for product in products:
+            if product.embedding is not None:
+                self.keys[product.id] = product.embedding_key or ""
 
 
 _indexes: dict[int, CatalogIndex] = {}
@@ -126,6 +153,15 @@ def index_for(db: Database) -> CatalogIndex:
     if found is None:
         found = _indexes[id(db)] = CatalogIndex()
     return found
+
+
+async def _rows(db: Database, ids: list[int], category: str | None, max_price: float | None,
+                in_stock: bool) -> dict[int, Product]:
+    if not ids:
+        return {}
+    async with db.sessionmaker() as session:
+        return {p.id: p for p in await session.scalars(
+            select(Product).where(Product.id.in_(ids), *filters(category, max_price, in_stock)))}
 
 
 def filters(category: str | None = None, max_price: float | None = None, in_stock: bool = False) -> list:
@@ -151,14 +187,28 @@ async def search(db: Database, settings: Any, query: str | None, *, category: st
             return [Found(p, 0.0, False) for p in rows]
     catalog = index_for(db)
     await catalog.refresh(db, settings)
-    vector = await embeddings_for(settings).query(query)
+    wanted = set(lexical_terms(query)) - _ASKING
+    wanted = wanted or set(lexical_terms(query))
+    hits = catalog.index.search(query, None, k=DEPTH, mode="lexical") if wanted else []
+    rows = await _rows(db, [h.chunk_id for h in hits], category, max_price, in_stock)
+    shown = [h for h in hits if h.chunk_id in rows]
+    if shown and all(catalog.index.knows(t) for t in wanted):
+        # Every word of the query is a word of the catalogue: BM25 ranks the products by the
+        # words they share (those naming all of them lead), and the vectors, there for words the
+        # catalogue lacks (typos, synonyms, another language), are not needed: no query embedding.
+        naming = [h for h in shown[:COVERAGE_DEPTH] if wanted <= set(lexical_terms(product_text(rows[h.chunk_id])))]
+        first = {h.chunk_id for h in naming}
+        ordered = naming + [h for h in shown if h.chunk_id not in first]
+        return [Found(rows[h.chunk_id], h.score, True) for h in ordered][:limit]
+    try:
+        vector = await embeddings_for(settings).query(query)
+    except EmbeddingsUnavailable as exc:  # the words still search
+        log.warning("query embedding unavailable (%s); the catalogue is searched by its words", exc)
+        return [Found(rows[h.chunk_id], h.score, True) for h in shown][:limit]
     hits = catalog.index.search(query, vector, k=DEPTH)
     if not hits:
         return []
-    ids = [h.chunk_id for h in hits]
-    async with db.sessionmaker() as session:
-        rows = {p.id: p for p in await session.scalars(
-            select(Product).where(Product.id.in_(ids), *filters(category, max_price, in_stock)))}
+    rows = await _rows(db, [h.chunk_id for h in hits], category, max_price, in_stock)
     found: list[Found] = []
     for hit in hits:
         product = rows.get(hit.chunk_id)
