@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from hilo.kit.db.session import Database
 from hilo.kit.ids import now
@@ -156,12 +157,15 @@ def index_for(db: Database) -> CatalogIndex:
 
 
 async def _rows(db: Database, ids: list[int], category: str | None, max_price: float | None,
-                in_stock: bool) -> dict[int, Product]:
+                in_stock: bool, vectors: bool = False) -> dict[int, Product]:
+    """The candidates still matching the filters (their vectors only when the dense side needs them)."""
     if not ids:
         return {}
+    stmt = select(Product).where(Product.id.in_(ids), *filters(category, max_price, in_stock))
+    if not vectors:
+        stmt = stmt.options(defer(Product.embedding))
     async with db.sessionmaker() as session:
-        return {p.id: p for p in await session.scalars(
-            select(Product).where(Product.id.in_(ids), *filters(category, max_price, in_stock)))}
+        return {p.id: p for p in await session.scalars(stmt)}
 
 
 def filters(category: str | None = None, max_price: float | None = None, in_stock: bool = False) -> list:
@@ -190,7 +194,10 @@ async def search(db: Database, settings: Any, query: str | None, *, category: st
     wanted = set(lexical_terms(query)) - _ASKING
     wanted = wanted or set(lexical_terms(query))
     hits = catalog.index.search(query, None, k=DEPTH, mode="lexical") if wanted else []
-    rows = await _rows(db, [h.chunk_id for h in hits], category, max_price, in_stock)
+    # the first candidates, then the rest only if the filters left too few (rows cost ~80 us each)
+    rows = await _rows(db, [h.chunk_id for h in hits[:COVERAGE_DEPTH]], category, max_price, in_stock)
+    if len(rows) < limit and len(hits) > COVERAGE_DEPTH:
+        rows |= await _rows(db, [h.chunk_id for h in hits[COVERAGE_DEPTH:]], category, max_price, in_stock)
     shown = [h for h in hits if h.chunk_id in rows]
     if shown and all(catalog.index.knows(t) for t in wanted):
         # Every word of the query is a word of the catalogue: BM25 ranks the products by the
@@ -208,7 +215,7 @@ async def search(db: Database, settings: Any, query: str | None, *, category: st
     hits = catalog.index.search(query, vector, k=DEPTH)
     if not hits:
         return []
-    rows = await _rows(db, [h.chunk_id for h in hits], category, max_price, in_stock)
+    rows = await _rows(db, [h.chunk_id for h in hits], category, max_price, in_stock, vectors=True)
     found: list[Found] = []
     for hit in hits:
         product = rows.get(hit.chunk_id)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -270,11 +271,21 @@ def _apply_customer(order: Order, data: CustomerData) -> None:
 class Shop:
     """Orders on one database; ``hold_seconds`` is how long an untouched open order keeps its units."""
 
+    SWEEP_EVERY_S = 1.0  # reads sweep at most this often per process (holds last minutes)
+
     def __init__(self, db: Database, hold_seconds: int = 1800):
         self.db = db
         self.hold_seconds = hold_seconds
+        self._swept = 0.0
 
     async def sweep(self) -> int:
+        """Release lapsed holds before a read shows stock. At most once a second per process:
+        a read may show a lapsed order's units as held for that long more (every write that
+        takes stock sweeps first, always)."""
+        at = time.monotonic()
+        if at - self._swept < self.SWEEP_EVERY_S:
+            return 0
+        self._swept = at
         return await transaction(self.db, sweep)
 
     async def create(self, lines: list[Line], customer: CustomerData | None = None, *, channel: str = "api",
