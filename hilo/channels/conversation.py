@@ -20,6 +20,7 @@ from typing import Any
 
 from hilo.identity import Principal
 from hilo.kit.errors import Conflict
+from hilo.runs.options import DEFAULT, RunOptions
 from hilo.runs.service import ActiveThread, RunService, ThreadBusy
 from hilo.runs.states import TERMINAL_EVENTS
 from hilo.threads.active import reply_text
@@ -60,7 +61,8 @@ def _error_text(payload: Any, status: str) -> str:
 
 
 async def converse(runs: RunService, caller: Principal, assistant_id: str, content: Content, *,
-                   on_delta: OnDelta | None = None, timeout: float | None = None) -> Reply:
+                   on_delta: OnDelta | None = None, timeout: float | None = None,
+                   options: RunOptions = DEFAULT) -> Reply:
     """Append ``content`` (text or content parts) to the caller's active thread with the
     assistant, run it, and return its reply.
 
@@ -73,7 +75,7 @@ async def converse(runs: RunService, caller: Principal, assistant_id: str, conte
     thread = ActiveThread(caller.user_id)
     while True:
         try:
-            turn = await runs.start(caller, assistant_id, thread, [message], watch=True)
+            turn = await runs.start(caller, assistant_id, thread, [message], options, watch=True)
             break
         except ThreadBusy as busy:
             left = deadline - time.monotonic()

@@ -183,10 +183,24 @@ def test_a_model_sells_through_the_tools(backend, database_factory, tmp_path):
                             {"text": "¡Pedido confirmado!"})
                 before = stock(http, product["id"])
                 say(http, "quiero una", "m1")
+                asked = len(model.requests)
                 say(http, "Luisa Mora, cc 43123456, 3204567890, Calle 50 # 40-20, Medellín", "m1")
+                # the seed's memory: the order in progress reaches the model with the turn
+                system = model.requests[asked]["messages"][0]["content"]
+                assert "Pedido en curso #" in system and product["nombre"] in system
                 done = say(http, "sí", "m1")
                 assert done["respuesta"] == "¡Pedido confirmado!" and done["pedido"]["estado"] == "cerrada"
                 assert stock(http, product["id"]) == before - 1
+                # and only the last 10 messages of the conversation (the whole history is stored)
+                for n in range(8):
+                    model.queue({"text": f"respuesta {n}"})
+                    say(http, f"pregunta {n}", "m1")
+                model.queue({"text": "fin"})
+                say(http, "última", "m1")
+                spoken = [m for m in model.requests[-1]["messages"] if m["role"] in ("user", "assistant")
+                          and not m.get("tool_calls")]
+                assert len(spoken) <= 10 and spoken[-1]["content"] == "última"
+                assert len(http.get("/chat/historial/m1").json()["mensajes"]) > 20
                 # the tools are offered to the model as functions
                 offered = {t["function"]["name"] for t in model.requests[-1]["tools"]}
                 assert {"buscar_producto", "agregar_al_pedido", "datos_cliente", "confirmar_pedido"} <= offered

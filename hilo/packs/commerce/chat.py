@@ -30,6 +30,7 @@ from hilo.packs.commerce import views
 from hilo.packs.commerce.models import OPEN_STATES, Order
 from hilo.packs.commerce.orders import items_of
 from hilo.packs.commerce.settings import shop_for
+from hilo.runs.options import RunOptions
 from hilo.threads import active
 
 CHANNEL = "shop"
@@ -100,11 +101,31 @@ async def _order_of(request: Request, thread_id: str) -> dict | None:
     return view
 
 
+SHORT_MEMORY = 10  # the seed's short-term memory: the last 10 messages reach the model
+
+
+async def _memory(request: Request, caller: Principal, assistant_id: str) -> RunOptions:
+    """The seed's memory: the last messages, and the order in progress with the customer's data
+    (the medium-term memory) told to the model with the turn; the whole history stays stored."""
+    state = request.app.state
+    thread_id = await active.active_thread(state.db, caller.user_id, assistant_id, create=False)
+    order = await _order_of(request, thread_id) if thread_id else None
+    note = None
+    if order and order["abierto"]:
+        lines = "; ".join(f"{i['cantidad']} x {i['nombre']} (#{i['producto_id']})" for i in order["items"]) or "vacío"
+        customer = {k: v for k, v in order["cliente"].items() if v}
+        note = (f"Pedido en curso #{order['id']} ({order['estado']}): {lines}; total {order['total_texto']}. "
+                f"Datos del cliente ya dados: {customer or 'ninguno'}.")
+    return RunOptions(truncation_strategy={"type": "last_messages", "last_messages": SHORT_MEMORY},
+                      additional_instructions=note)
+
+
 async def _turn(request: Request, principal: Principal, chat_id: str, content) -> dict:
     state = request.app.state
     caller = await _customer(request, principal, chat_id)
     assistant = await _assistant(request, caller)
-    reply = await converse(state.runs, caller, assistant.id, content, timeout=state.settings.run_timeout)
+    reply = await converse(state.runs, caller, assistant.id, content, timeout=state.settings.run_timeout,
+                           options=await _memory(request, caller, assistant.id))
     if not reply.ok:
         status = 504 if reply.status == "expired" else 502
         raise FacadeError(status, reply.error or "El asistente no pudo responder.", chat_id=chat_id,
