@@ -206,3 +206,69 @@ def test_a_model_sells_through_the_tools(backend, database_factory, tmp_path):
                 assert {"buscar_producto", "agregar_al_pedido", "datos_cliente", "confirmar_pedido"} <= offered
         finally:
             live.stop()
+
+
+# ---------------------------------------------------------------- audio, images with a model, /v1
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_voice_message_is_transcribed_and_sells(backend, database_factory, tmp_path):
+    from hilo.testing.fake_transcription import FakeTranscriptionServer
+    from tests.audio.speech import encode, spanish
+
+    with FakeTranscriptionServer(text="hola, busco unos audífonos inalámbricos") as stt:
+        live = start_server(shop_settings(database_factory(backend), tmp_path / "data",
+                                          transcription_base_url=stt.base_url, transcription_api_key=stt.api_key))
+        try:
+            with httpx.Client(base_url=live.url, timeout=60) as http:
+                note = encode(spanish("hola, busco unos audífonos inalámbricos"), "ogg")
+                r = http.post("/chat/audio", data={"chat_id": "voz"}, files={"audio": ("nota.ogg", note, "audio/ogg")})
+                body = r.json()
+                assert r.status_code == 200, body
+                assert body["transcripcion"] == "hola, busco unos audífonos inalámbricos"
+                assert "Audífonos inalámbricos" in body["respuesta"]
+                assert stt.requests[-1]["fields"].get("language") == "es"
+                assert http.get("/chat/health").json()["transcripcion"] == "endpoint"
+                stt.fail(503, times=10)  # more than the client retries
+                r = http.post("/chat/audio", data={"chat_id": "voz"}, files={"audio": ("nota.ogg", note, "audio/ogg")})
+                assert r.status_code == 503 and "Escríbeme" in r.json()["error"]
+                assert stt.api_key not in r.text
+        finally:
+            live.stop()
+
+
+def test_an_image_goes_to_a_vision_model_that_searches(database_factory, tmp_path):
+    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c6360000002000154a24f0a0000000049454e44ae426082")
+    with FakeOpenAIServer() as model:
+        live = start_server(shop_settings(database_factory("sqlite"), tmp_path / "data", llm_provider="openai",
+                                          llm_base_url=model.base_url, llm_api_key="sk-test"))
+        try:
+            model.queue({"tool_calls": [{"name": "buscar_producto", "arguments": {"query": "tenis para correr"}}]},
+                        {"text": "Veo unos tenis: tenemos Tenis para correr."})
+            with httpx.Client(base_url=live.url, timeout=60) as http:
+                r = http.post("/chat/imagen", data={"chat_id": "foto"}, files={"imagen": ("tenis.png", png, "image/png")})
+            body = r.json()
+            assert r.status_code == 200 and body["vision"] is True, body
+            parts = model.requests[0]["messages"][-1]["content"]
+            assert any(p.get("type") == "image_url" for p in parts)  # the picture reached the model
+            assert "Tenis para correr" in json.loads(model.requests[1]["messages"][-1]["content"])["productos"][0]["nombre"]
+        finally:
+            live.stop()
+
+
+def test_the_sale_through_the_v1_api_with_the_pack_assistant(shop):
+    from openai import OpenAI
+
+    with OpenAI(base_url=shop.url + "/v1", api_key="local", max_retries=0) as client:
+        seller = next(a for a in client.beta.assistants.list(limit=100) if (a.metadata or {}).get("hilo_pack") == "commerce")
+        thread = client.beta.threads.create()
+
+        def ask(text):
+            client.beta.threads.messages.create(thread.id, role="user", content=text)
+            run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=seller.id)
+            assert run.status == "completed", run.last_error
+            return client.beta.threads.messages.list(thread.id, limit=1).data[0].content[0].text.value
+
+        assert "Licuadora" in ask("busco una licuadora")
+        assert "Agregué 1 x Licuadora" in ask("quiero la primera")
+        assert "nombre" in ask("finalizar compra")
