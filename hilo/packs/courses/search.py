@@ -4,8 +4,8 @@ Level, modality and maximum price are SQL filters (the same rows on every databa
 is ranked in Python over the filtered rows, so SQLite and PostgreSQL order results identically:
 
 * **lexical**: the share of the query's content words that a course names (its name counts
-  twice its description), matched on accent-folded stems ("inglés" = "ingles", "principiantes"
-  = "principiante");
+  twice its description), matched on the knowledge layer's terms (accent-folded Snowball stems,
+  :mod:`hilo.knowledge.lexical`: "inglés" = "ingles", "programación" = "programar");
 * **semantic**: the query's multilingual-e5-small vector against the vectors stored on the rows
   (computed once per row text, see :func:`service.ensure_embeddings`).
 
@@ -29,6 +29,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hilo.knowledge.lexical import terms as lexical_terms
 from hilo.nlu.lang import fold
 from hilo.packs.courses import service
 from hilo.packs.courses.models import Course
@@ -51,14 +52,16 @@ def terms(query: str | None) -> list[str]:
 
 
 def stem(word: str) -> str:
-    """A crude Spanish/English plural strip ("principiantes" -> "principiant")."""
-    if len(word) > 4 and word.endswith("es"):
-        return word[:-2]
-    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+    """The knowledge layer's stem of a word (folded, Snowball): "principiantes" -> "principi",
+    "programación" and "programar" -> "program"."""
+    found = lexical_terms(word)
+    return found[0] if found else fold(word)
 
 
 def _words(text: str) -> set[str]:
-    return {stem(w) for w in re.findall(r"[a-z0-9ñ]+", fold(text)) if len(w) > 1}
+    """The knowledge layer's terms of a text (:func:`hilo.knowledge.lexical.terms`), the same
+    analysis as vector stores' lexical search."""
+    return set(lexical_terms(text))
 
 
 def _names(stems: set[str], term: str) -> bool:

@@ -13,6 +13,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo.kit.ids import now
+from hilo.knowledge.embeddings import LocalEmbeddings
 from hilo.packs.courses.models import Course
 
 EMBEDDING_MODEL = "e5-small-q4"
@@ -39,6 +40,12 @@ def embedding_key(course: Course) -> str:
     return hashlib.sha1(f"{EMBEDDING_MODEL}\n{embedding_text(course)}".encode()).hexdigest()
 
 
+# The knowledge layer's bundled embedder (e5-small-q4 through the fair scheduler): the
+# shipped demo vectors are its vectors, so the catalogue stays on it whatever
+# HILO_EMBEDDINGS_* point vector stores at.
+_EMBEDDER = LocalEmbeddings(threads=2)
+
+
 def embed_passages(texts: list[str]) -> np.ndarray:
     """Unit vectors (n, 384) from the bundled multilingual-e5-small, on the engine's one thread;
     each text capped at the model's 512-token window (see :mod:`hilo.nlu.embed`)."""
@@ -48,13 +55,10 @@ def embed_passages(texts: list[str]) -> np.ndarray:
 
 
 async def embed_query(text: str) -> np.ndarray:
-    """The query's unit vector, computed off the event loop on the engine's thread, in the
-    caller's turn of the fair scheduler; the query is capped at ``embed.QUERY_TOKENS`` (its
-    first ~500 characters: what search needs)."""
-    from hilo.nlu import embed
-
-    vector = await embed.run(embed.query_vectors, text, 2, embed.QUERY_TOKENS)
-    return np.asarray(vector, dtype=np.float32)
+    """The query's unit vector from the knowledge layer's embedder (:class:`LocalEmbeddings`),
+    off the event loop in the caller's turn of the fair scheduler, capped at the model's query
+    length (its first ~500 characters: what search needs)."""
+    return await _EMBEDDER.query(text)
 
 
 async def ensure_embeddings(session: AsyncSession, courses: list[Course]) -> int:
