@@ -272,3 +272,41 @@ def test_the_sale_through_the_v1_api_with_the_pack_assistant(shop):
         assert "Licuadora" in ask("busco una licuadora")
         assert "Agregué 1 x Licuadora" in ask("quiero la primera")
         assert "nombre" in ask("finalizar compra")
+
+
+def test_a_model_sells_through_whatsapp(twilio, database_factory, tmp_path):
+    with FakeOpenAIServer() as model:
+        live = start_server(shop_settings(database_factory("sqlite"), tmp_path / "data", llm_provider="openai",
+                                          llm_base_url=model.base_url, llm_api_key="sk-test", twilio_account_sid=SID,
+                                          twilio_auth_token=TOKEN, twilio_from=BOT, twilio_api_url=twilio.url,
+                                          whatsapp_assistant="commerce/vendedor"))
+        twilio.sent.clear()
+        try:
+            def whatsapp(text):
+                params = {"MessageSid": "SM" + str(time.time_ns())[-16:].rjust(32, "0"), "AccountSid": SID,
+                          "From": "whatsapp:+573001110000", "To": BOT, "Body": text, "NumMedia": "0"}
+                url = live.url + "/webhooks/twilio"
+                r = httpx.post(url, data=params, headers={"X-Twilio-Signature": twilio_signature(TOKEN, url, params)})
+                assert r.status_code == 200
+                return twilio.wait_for(len(twilio.sent) + 1)[-1]["Body"]
+
+            with httpx.Client(base_url=live.url) as http:
+                product = http.get("/productos/", params={"q": "hamaca"}).json()["productos"][0]
+                before = stock(http, product["id"])
+            model.queue({"tool_calls": [{"name": "agregar_al_pedido", "arguments": {"producto_id": product["id"]}}]},
+                        {"text": "Agregué la hamaca."},
+                        {"tool_calls": [{"name": "datos_cliente", "arguments": {
+                            "nombre": "Pedro Díaz", "cedula": "79123456", "telefono": "3112223344",
+                            "direccion": "Carrera 7 # 8-9, Cartagena"}}]},
+                        {"text": "¿Confirmas?"},
+                        {"tool_calls": [{"name": "confirmar_pedido", "arguments": {"confirmar": True}}]},
+                        {"text": "Pedido confirmado."})
+            assert whatsapp("quiero una hamaca") == "Agregué la hamaca."
+            assert whatsapp("Pedro Díaz, 79123456, 3112223344, Carrera 7 # 8-9, Cartagena") == "¿Confirmas?"
+            assert whatsapp("sí") == "Pedido confirmado."
+            with httpx.Client(base_url=live.url) as http:
+                sales = http.get("/ventas/", params={"cedula": "79123456"}).json()["ventas"]
+                assert len(sales) == 1 and sales[0]["items"][0]["producto_id"] == product["id"]
+                assert stock(http, product["id"]) == before - 1
+        finally:
+            live.stop()
