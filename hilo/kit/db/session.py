@@ -58,13 +58,32 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, **_JSON)
 
 
+class Session(AsyncSession):
+    """An :class:`AsyncSession` that rolls back at once when its block raises.
+
+    ``AsyncSession.__aexit__`` closes the session in a new task it then awaits, so the event
+    loop runs other coroutines first; on SQLite (statements run inline, see
+    :mod:`hilo.kit.db.sqlite_inline`) a transaction that had written still holds the file's
+    write lock meanwhile, and the next coroutine's write waits out the busy timeout on the loop
+    thread, which the close task needs: a 5 s stall and a "database is locked". Rolling back
+    before handing over releases the lock first (on PostgreSQL it only frees the row locks sooner)."""
+
+    async def __aexit__(self, type_, value, traceback) -> None:
+        if type_ is not None and self.in_transaction():
+            try:
+                await self.rollback()
+            except Exception:  # noqa: BLE001 - the close below still runs and the error propagates
+                pass
+        await super().__aexit__(type_, value, traceback)
+
+
 class Database:
     """Owns the engine and hands out sessions; commit happens at the caller's boundary."""
 
     def __init__(self, url: str, pool_size: int = 20):
         self.url = url
         self.engine = create_engine(url, pool_size)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, class_=Session)
         self.hot = HotSQL(self.engine)  # the turn path's statements (see hilo.kit.db.hot)
 
     async def session(self) -> AsyncIterator[AsyncSession]:
