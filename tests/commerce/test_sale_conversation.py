@@ -310,3 +310,30 @@ def test_a_model_sells_through_whatsapp(twilio, database_factory, tmp_path):
                 assert stock(http, product["id"]) == before - 1
         finally:
             live.stop()
+
+
+def test_a_guided_sale_over_the_websocket(shop):
+    from websockets.sync.client import connect
+
+    url = shop.url.replace("http://", "ws://") + "/ws/assistant/?assistant=commerce/vendedor&user=ws-compradora"
+    with connect(url, open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "connection"
+
+        def ask(text):
+            ws.send(json.dumps({"type": "message", "message": text}))
+            while True:
+                frame = json.loads(ws.recv(timeout=60))
+                if frame["type"] != "delta":
+                    assert frame["type"] == "response", frame
+                    return frame["message"]
+
+        assert "Cafetera de goteo" in ask("busco una cafetera")
+        assert "Agregué 1 x Cafetera de goteo" in ask("me llevo la primera")
+        assert "A nombre de quién" in ask("finalizar compra")
+        for text in ("Marta Ríos", "cédula 52111222", "3157778899"):
+            ask(text)
+        assert "¿Confirmas el pedido?" in ask("Calle 80 # 20-10, Bogotá")
+        assert "quedó confirmado" in ask("sí")
+    with httpx.Client(base_url=shop.url) as http:
+        sales = http.get("/ventas/", params={"cedula": "52111222"}).json()["ventas"]
+    assert len(sales) == 1 and "Cafetera" in sales[0]["items"][0]["nombre"]
