@@ -219,6 +219,17 @@ def parse_place(text: str) -> str | None:
     return found[-1] if found else None
 
 
+_MAX_PRICE = re.compile(r"(?:menos de|hasta|maximo|max|no mas de|por debajo de|inferior a|que no pase de|"
+                        r"under|below|less than|up to|at most|no more than)\s*\$?\s*([\d.,]+\s*(?:k|mil|m|millones?|million)?)")
+
+
+def parse_max_price(text: str) -> float | None:
+    """A highest price only when it is said to be one ("por menos de 500 mil", "hasta $400.000",
+    "under 300k"): a bare number is a size, a quantity or an id, not a budget."""
+    match = _MAX_PRICE.search(fold(text))
+    return parse_number(match.group(1)) if match else None
+
+
 def parse_bool(text: str) -> bool | None:
     folded = fold(text)
     if re.search(r"\b(si|sí|yes|true|claro|vale)\b", folded):

@@ -233,7 +233,11 @@ class GuidedProvider:
         """The same tool again: a message that only changes some arguments ("solo virtuales",
         "no, mejor avanzado") keeps the others of the last call."""
         params = self.parsers.params_of(parameters)
-        texts = {p.name for p in params if p.kind == "text"}
+        ids = {p.name for p in self._ids_of({"parameters": parameters}, optional=True)}
+        # free text, or, for a tool that takes an item by id or by name, a pack's word kind for the
+        # name ("producto"): a new one is a new request, not a change of the last one
+        texts = {p.name for p in params if p.kind == "text" or (
+            ids and self.parsers.parser(p.kind) is not None and p.name not in ids and "'string'" in str(p.schema))}
         says_text = any(n in args for n in texts)
         changes = {k: v for k, v in args.items() if last.get(k) != v}
         correcting = dialogue.corrects(text)
@@ -284,6 +288,14 @@ class GuidedProvider:
             # the tool asks about that item, never the customer for its id
             implicit = shown.focus or (shown.items[0] if shown.items else None)
             ref = dialogue.Reference(implicit, "implicit") if implicit is not None else None
+        elif ref is None and route is not None and not missing and shown.focus is not None:
+            # "lo quiero" right after one item was shown, to a tool that takes an item by id or by
+            # name and got neither: that item (never the first of a list: "quiero 2" is not a pick)
+            params = self.parsers.params_of(tools[route].get("parameters") or {})
+            ids = self._ids_of(tools[route], optional=True)
+            named = any(p.name in args for p in params if p in ids or "'string'" in str(p.schema))  # a name given
+            if ids and not named:
+                ref = dialogue.Reference(shown.focus, "implicit")
         if ref is None:
             return None
         item_id = dialogue.id_of(ref.item)
@@ -291,6 +303,8 @@ class GuidedProvider:
         # order's, not the details')
         for name, schema in sorted(tools.items(), key=lambda entry: entry[0] != (route or prefer)):
             ids = self._ids_of(schema, optional=True)
+            if not self._cued(name, text):
+                continue
             if len(ids) != 1:
                 continue
             parameters = schema.get("parameters") or {}
@@ -355,9 +369,17 @@ class GuidedProvider:
         np.maximum.at(best, index.rows, sims)
         for i, label in enumerate(index.labels):
             if label != HELP:
+                if not self._cued(label, text):
+                    best[i] = -1.0  # a tool that acts, and the message does not ask for the act
+                    continue
                 best[i] += STRONG_BONUS * self.parsers.strong_arguments(tools[label].get("parameters") or {}, text)
         top = int(best.argmax())
         return index.labels[top], float(best[top])
+
+    def _cued(self, name: str, text: str) -> bool:
+        """Does the message say what the tool's ``cue`` asks for (true for a tool without one)?"""
+        cue = getattr(self.tools.get(name), "cue", None)
+        return cue is None or re.search(cue, language.fold(text)) is not None
 
     def _index(self, tools: dict[str, dict], profile: Profile | None) -> _Index:
         key = (tuple(sorted(tools)), id(profile))

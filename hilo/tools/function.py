@@ -74,6 +74,9 @@ class FunctionTool:
     access: str = "restricted"  # or "public" (hilo.tools.permissions)
     examples: list[str] = field(default_factory=list)
     template: dict[str, str] = field(default_factory=dict)  # language -> format string
+    # For the guided provider: a regex the (accent-folded, lower-case) message must match before
+    # the tool is chosen, for tools that act ("quiero", "agrega"): a question never triggers them.
+    cue: str | None = None
     context_param: str | None = None
     _model: Any = None
 
@@ -133,6 +136,7 @@ def tool(
     template: dict[str, str] | str | None = None,
     timeout: float = 10.0,
     access: str = "restricted",
+    cue: str | None = None,
 ) -> Any:
     """Decorator: turn a typed function into a :class:`FunctionTool`."""
     if access not in ("public", "restricted"):
@@ -158,7 +162,7 @@ def tool(
         return FunctionTool(
             fn=func, name=name or func.__name__, description=description or summary,
             parameters=parameters, timeout=timeout, access=access, examples=list(examples or []),
-            template=templates, context_param=context_param, _model=model,
+            template=templates, cue=cue, context_param=context_param, _model=model,
         )
 
     return wrap(fn) if fn is not None else wrap

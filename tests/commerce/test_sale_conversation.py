@@ -167,7 +167,7 @@ def test_a_model_sells_through_the_tools(backend, database_factory, tmp_path):
         try:
             with httpx.Client(base_url=live.url, timeout=60) as http:
                 product = http.get("/productos/", params={"q": "olla a presión"}).json()["productos"][0]
-                model.queue({"tool_calls": [{"name": "buscar_producto", "arguments": {"query": "olla a presión"}}]},
+                model.queue({"tool_calls": [{"name": "buscar_producto", "arguments": {"busqueda": "olla a presión"}}]},
                             {"text": "Tenemos ollas a presión."})
                 assert say(http, "¿tienen ollas a presión?", "m1")["respuesta"] == "Tenemos ollas a presión."
                 seen = json.loads(model.requests[-1]["messages"][-1]["content"])
@@ -243,7 +243,7 @@ def test_an_image_goes_to_a_vision_model_that_searches(database_factory, tmp_pat
         live = start_server(shop_settings(database_factory("sqlite"), tmp_path / "data", llm_provider="openai",
                                           llm_base_url=model.base_url, llm_api_key="sk-test"))
         try:
-            model.queue({"tool_calls": [{"name": "buscar_producto", "arguments": {"query": "tenis para correr"}}]},
+            model.queue({"tool_calls": [{"name": "buscar_producto", "arguments": {"busqueda": "tenis para correr"}}]},
                         {"text": "Veo unos tenis: tenemos Tenis para correr."})
             with httpx.Client(base_url=live.url, timeout=60) as http:
                 r = http.post("/chat/imagen", data={"chat_id": "foto"}, files={"imagen": ("tenis.png", png, "image/png")})
@@ -337,3 +337,19 @@ def test_a_guided_sale_over_the_websocket(shop):
     with httpx.Client(base_url=shop.url) as http:
         sales = http.get("/ventas/", params={"cedula": "52111222"}).json()["ventas"]
     assert len(sales) == 1 and "Cafetera" in sales[0]["items"][0]["nombre"]
+
+
+def test_questions_never_put_anything_in_the_order(http):
+    chat = "preguntona"
+    price = say(http, "¿cuánto cuesta la licuadora?", chat)
+    assert "Licuadora" in price["respuesta"] and "$" in price["respuesta"] and price["pedido"] is None
+    sizes = say(http, "¿tienen tenis talla 40?", chat)
+    assert sizes["respuesta"].splitlines()[1].endswith(")") and "talla 40" in sizes["respuesta"].splitlines()[1]
+    assert sizes["pedido"] is None
+    first = say(http, "¿cuánto vale el primero?", chat)
+    assert "talla 40" in first["respuesta"].splitlines()[0] and first["pedido"] is None
+    taken = say(http, "lo quiero", chat)  # now the customer asks: the item just shown
+    assert [i["nombre"] for i in taken["pedido"]["items"]] == [first["respuesta"].splitlines()[0].split(" ", 1)[1]
+                                                                .rsplit(" (", 1)[0]]
+    removed = say(http, "quita los tenis", chat)
+    assert removed["pedido"]["items"] == []

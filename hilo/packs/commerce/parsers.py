@@ -11,7 +11,15 @@ from __future__ import annotations
 import re
 
 from hilo.nlu.lang import fold
-from hilo.nlu.parsers import ArgumentParser, Vocabulary, parse_bool, phrases
+from hilo.nlu.parsers import (
+    CORE,
+    ArgumentParser,
+    Vocabulary,
+    parse_bool,
+    parse_max_price,
+    parse_query,
+    phrases,
+)
 from hilo.packs.commerce import validation
 
 FIELD_QUESTIONS = {
@@ -137,6 +145,20 @@ def parse_product_id(text: str) -> int | None:
     return int(alone.group(1)) if alone else None
 
 
+_SIZE = re.compile(r"(?i)\b(?:talla|numero|número|no\.?)\s*([0-9]{1,3}|xs|s|m|l|xl|xxl)\b|\b([0-9]+(?:[.,][0-9]+)?)\s*"
+                   r"(ml|gb|kg|w|cm|mah|oz|litros?|l)\b")
+
+
+def parse_product_words(text: str) -> str | None:
+    """What product the customer names, without the words that only ask for it, keeping sizes,
+    capacities and wattages ("tenis talla 40", "memoria 64 GB"), which the core query drops."""
+    sizes = [" ".join(filter(None, m.groups())) if m.group(2) else m.group(0) for m in _SIZE.finditer(text)]
+    taken = {w.lower() for size in sizes for w in size.split()}
+    words = [w for w in (parse_query(text, _FILLER) or "").split() if w.lower() not in taken]
+    kept = " ".join([*words, *sizes]).strip()
+    return kept or None
+
+
 def parse_confirmation(text: str) -> bool | None:
     folded = fold(text)
     if re.search(r"\b(?:confirmo|de una|dale|hagamoslo|perfecto|correcto|asi esta bien|esta bien|ok|okay)\b", folded):
@@ -154,15 +176,23 @@ VOCABULARY = Vocabulary(
                        {"es": "¿Cuál producto? Dime su número (#) o su nombre.", "en": "Which product?"}, item_id=True),
         ArgumentParser("quantity", frozenset({"cantidad"}), parse_quantity,
                        {"es": "¿Cuántas unidades quieres?", "en": "How many units?"}),
+        ArgumentParser("product_words", frozenset({"producto", "busqueda"}), parse_product_words,
+                       {"es": "¿Qué producto buscas?", "en": "Which product are you looking for?"}),
+        ArgumentParser("shop_max_price", frozenset({"precio_max"}), parse_max_price,
+                       {"es": "¿Hasta qué precio buscas?", "en": "Up to what price?"}),
         ArgumentParser("category", frozenset({"categoria"}), parse_category,
                        {"es": "¿Qué categoría te interesa?", "en": "Which category?"}),
         ArgumentParser("order_confirmation", frozenset({"confirmar"}), parse_confirmation, CONFIRM_QUESTION),
     ],
-    filler=("producto productos articulo articulos comprar compro quiero quisiera agrega agregar agregame añade "
+    filler=("menos hasta maximo mil pesos barato baratos barata baratas economico economicos "
+            "producto productos articulo articulos comprar compro quiero quisiera agrega agregar agregame añade "
             "añadir añademe pon llevo lleva me lo la los las unidades unidad und pedido carrito tienda venden vendes "
-            "tienen tienes hay muestrame ver busco buscando necesito"),
+            "tienen tienes hay muestrame ver busco buscando necesito quita quitar quitame saca sacar elimina "
+            "eliminar borra borrar"),
     id_words=("producto", "product", "articulo", "referencia"),
 )
+
+_FILLER = frozenset(CORE.filler | set(fold(VOCABULARY.filler).split()))
 
 __all__ = ["CONFIRM_QUESTION", "FIELD_QUESTIONS", "VOCABULARY", "parse_address", "parse_cedula", "parse_confirmation",
            "parse_name", "parse_phone", "parse_quantity"]

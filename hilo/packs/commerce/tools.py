@@ -20,6 +20,12 @@ from hilo.tools import ToolContext
 from hilo.tools.function import ToolError, tool
 
 MAX_ID = 2**31 - 1
+# with no model, adding and removing need the customer to ask for it: a question about a
+# product ("¿cuánto cuesta la licuadora?") never puts it in the order
+ADD_CUE = (r"\b(?:quier|quisier|queri|llev|agreg|añad|compr|separ|reserv|apart|dame|deme|me das|me da\b|"
+           r"pon(?:me|ga|lo|la|le|los|las)?\b|tomo\b|take|add|buy|want|i'?ll have)")
+REMOVE_CUE = (r"\b(?:quita|quitar|quitale|quitame|saca|sacar|sacame|elimina|eliminar|borra|borrar|remueve|"
+              r"ya no quiero|no quiero|mejor no|remove|delete|drop)\b")
 _ORDER_FIELDS = ("name", "cedula", "phone", "address")
 
 
@@ -90,17 +96,18 @@ async def _product(ctx: ToolContext, producto_id: int | None, producto: str | No
                     "¿Cuál te interesa? Dime el número o el nombre y cuántas unidades quieres.",
               "en": "This is what I found {busqueda}:\n- #{id} {nombre}: {precio_texto} ({stock_texto})"},
 )
-async def buscar_producto(ctx: ToolContext, query: str | None = None, categoria: str | None = None,
+async def buscar_producto(ctx: ToolContext, busqueda: str | None = None, categoria: str | None = None,
                           precio_max: float | None = None) -> dict:
     """Search the shop's inventory, best matches first, with price and stock; no query: the cheapest.
 
     Args:
-        query: What the customer is looking for, e.g. "tenis para correr", "audífonos".
+        busqueda: What the customer is looking for, e.g. "tenis para correr", "audífonos".
         categoria: Optional category: Ropa, Calzado, Tecnología, Hogar, Deportes, Belleza, Papelería, Mascotas.
         precio_max: Optional highest price in pesos.
     """
     if precio_max is not None and not 0 < precio_max < 1e13:
         raise ToolError("El precio máximo debe ser un número positivo.")
+    query = busqueda
     db = _db(ctx)
     found = await catalog.search(db, ctx.settings, query, category=categoria, max_price=precio_max, limit=5)
     if not found and categoria:  # a category the shop does not have: the words still search
@@ -118,18 +125,21 @@ async def buscar_producto(ctx: ToolContext, query: str | None = None, categoria:
     examples=[
         "¿cuánto cuesta el producto 12?", "¿hay stock del 5?", "detalle del producto 3",
         "¿cuántas unidades quedan del 8?", "más información del producto 20", "¿de qué es el 14?",
-        "how much is product 7?",
+        "how much is product 7?", "¿cuánto vale ese?", "¿y ese de cuánto es?", "¿qué precio tiene ese producto?",
+        "¿cuántas unidades quedan de ese?", "¿hay stock de ese artículo?", "¿de qué material es?",
     ],
-    template={"es": "#{id} {nombre} ({categoria})\n{descripcion}\nPrecio: {precio_texto}\nDisponibles: {stock}",
+    template={"es": "#{id} {nombre} ({categoria})\n{descripcion}\nPrecio: {precio_texto}\nDisponibles: {stock}\n"
+                    "Si lo quieres, dime «lo quiero» y cuántas unidades.",
               "en": "#{id} {nombre} ({categoria})\n{descripcion}\nPrice: {precio_texto}\nIn stock: {stock}"},
 )
-async def detalle_producto(ctx: ToolContext, producto_id: int) -> dict:
-    """Price, stock and description of one product of the inventory.
+async def detalle_producto(ctx: ToolContext, producto_id: int | None = None, producto: str | None = None) -> dict:
+    """Price, stock and description of one product of the inventory, by number or by name.
 
     Args:
         producto_id: The product number (the # shown by buscar_producto).
+        producto: The product's name when there is no number.
     """
-    product = await _product(ctx, producto_id, None)
+    product = await _product(ctx, producto_id, producto)
     return {**_line(product), "descripcion": product.description}
 
 
@@ -141,6 +151,7 @@ async def detalle_producto(ctx: ToolContext, producto_id: int) -> dict:
         "agrega el producto 3", "añade el 7 a mi pedido", "quiero el producto 12", "agrégame 2 del producto 9",
         "add product 5 to my order",
     ],
+    cue=ADD_CUE,
     template={"es": "Agregué {agregado} a tu pedido #{pedido_id}.\n{resumen}\nTotal: {total_texto}\n"
                     "¿Algo más? Cuando quieras terminar dime «finalizar compra».",
               "en": "I added {agregado} to your order #{pedido_id}.\n{resumen}\nTotal: {total_texto}"},
@@ -188,7 +199,9 @@ async def ver_pedido(ctx: ToolContext) -> dict:
 
 @tool(
     examples=["quita el producto 5 de mi pedido", "ya no quiero las camisetas", "elimina el 12 del carrito",
-              "saca los audífonos", "remove product 3"],
+              "saca los audífonos", "remove product 3", "quita la licuadora", "mejor no quiero el termo",
+              "borra los tenis del pedido"],
+    cue=REMOVE_CUE,
     template={"es": "Listo, lo quité. Tu pedido #{pedido_id}:\n{resumen}\nTotal: {total_texto}",
               "en": "Done. Your order #{pedido_id}:\n{resumen}\nTotal: {total_texto}"},
 )

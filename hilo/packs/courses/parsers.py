@@ -3,10 +3,7 @@ words that only say "a course", and "curso 12" as an id (see :class:`hilo.nlu.pa
 
 from __future__ import annotations
 
-import re
-
-from hilo.nlu.lang import fold
-from hilo.nlu.parsers import ArgumentParser, Vocabulary, parse_number, phrases
+from hilo.nlu.parsers import ArgumentParser, Vocabulary, parse_max_price, phrases
 
 LEVEL_WORDS = {
     "básico": "basico, basica, basicos, principiante, principiantes, inicial, iniciacion, desde cero, beginner, "
@@ -29,18 +26,11 @@ MODALITY_WORDS = {
     "híbrido": "hibrido, hibrida, hibridos, hybrid, mixto, semipresencial",
 }
 _MODALITIES = {w.strip(): m for m, words in MODALITY_WORDS.items() for w in [m, *words.split(",")]}
-_MAX_PRICE = re.compile(r"(?:menos de|hasta|maximo|max|no mas de|por debajo de|inferior a|que no pase de|"
-                        r"under|below|less than|up to|at most|no more than)\s*\$?\s*([\d.,]+\s*(?:k|mil|m|millones?|million)?)")
 
 
 def parse_modality(text: str) -> str | None:
     found = phrases(text, _MODALITIES)
     return found[0][1] if found else None
-
-
-def parse_max_price(text: str) -> float | None:
-    match = _MAX_PRICE.search(fold(text))
-    return parse_number(match.group(1)) if match else None
 
 
 VOCABULARY = Vocabulary(
