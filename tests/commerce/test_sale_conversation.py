@@ -121,6 +121,16 @@ def test_audio_with_nothing_configured_says_so(http):
 SID, TOKEN, BOT = "AC" + "2" * 32, "twilio-token-shop", "whatsapp:+14155238886"
 
 
+def send_whatsapp(live, twilio, sender, text):
+    """A Twilio-signed inbound message from ``sender``; the reply hilo sends back through Twilio."""
+    params = {"MessageSid": "SM" + str(time.time_ns())[-16:].rjust(32, "0"), "AccountSid": SID,
+              "From": sender, "To": BOT, "Body": text, "NumMedia": "0"}
+    url = live.url + "/webhooks/twilio"
+    r = httpx.post(url, data=params, headers={"X-Twilio-Signature": twilio_signature(TOKEN, url, params)})
+    assert r.status_code == 200
+    return twilio.wait_for(len(twilio.sent) + 1)[-1]["Body"]
+
+
 @pytest.fixture(scope="module")
 def twilio():
     with FakeTwilio(SID, TOKEN) as fake:
@@ -135,13 +145,7 @@ def test_a_whole_sale_through_whatsapp(backend, twilio, database_factory, tmp_pa
     twilio.sent.clear()
     try:
         def whatsapp(text):
-            params = {"MessageSid": "SM" + str(time.time_ns())[-16:].rjust(32, "0"), "AccountSid": SID,
-                      "From": "whatsapp:+573009998877", "To": BOT, "Body": text, "NumMedia": "0"}
-            url = live.url + "/webhooks/twilio"
-            r = httpx.post(url, data=params, headers={"X-Twilio-Signature": twilio_signature(TOKEN, url, params)})
-            assert r.status_code == 200
-            count = len(twilio.sent) + 1
-            return twilio.wait_for(count)[-1]["Body"]
+            return send_whatsapp(live, twilio, "whatsapp:+573009998877", text)
 
         assert "Tenis para correr" in whatsapp("busco tenis para correr")
         assert "Agregué 1 x Tenis para correr" in whatsapp("me llevo el segundo")
@@ -283,12 +287,7 @@ def test_a_model_sells_through_whatsapp(twilio, database_factory, tmp_path):
         twilio.sent.clear()
         try:
             def whatsapp(text):
-                params = {"MessageSid": "SM" + str(time.time_ns())[-16:].rjust(32, "0"), "AccountSid": SID,
-                          "From": "whatsapp:+573001110000", "To": BOT, "Body": text, "NumMedia": "0"}
-                url = live.url + "/webhooks/twilio"
-                r = httpx.post(url, data=params, headers={"X-Twilio-Signature": twilio_signature(TOKEN, url, params)})
-                assert r.status_code == 200
-                return twilio.wait_for(len(twilio.sent) + 1)[-1]["Body"]
+                return send_whatsapp(live, twilio, "whatsapp:+573001110000", text)
 
             with httpx.Client(base_url=live.url) as http:
                 product = http.get("/productos/", params={"q": "hamaca"}).json()["productos"][0]

@@ -137,13 +137,7 @@ async def inventory(request: Request, categoria: Annotated[str | None, Query(max
     db = request.app.state.db
     shop, settings = shop_for(db)
     await shop.sweep()
-    where = []
-    if categoria:
-        where.append(func.lower(Product.category) == categoria.strip().lower())
-    if bajo_stock:
-        where.extend(reports.low_stock_filter(settings.low_stock))
-    if activo is not None:
-        where.append(Product.active.is_(activo))
+    where = reports.inventory_filters(categoria, bajo_stock, activo, settings.low_stock)
     if q and q.strip():
         where.append(or_(reports.contains_folded(Product.name, q.strip()),
                          reports.contains_folded(Product.sku, q.strip())))

@@ -209,6 +209,11 @@ async def _touch(session: AsyncSession, order_id: int, states: tuple[str, ...], 
     return order
 
 
+async def _item_count(session: AsyncSession, order_id: int) -> int:
+    return int(await session.scalar(select(func.count()).select_from(OrderItem)
+                                    .where(OrderItem.order_id == order_id)) or 0)
+
+
 async def _retotal(session: AsyncSession, order: Order) -> None:
     total = await session.scalar(select(func.coalesce(func.sum(OrderItem.quantity * OrderItem.unit_price), 0))
                                  .where(OrderItem.order_id == order.id))
@@ -327,8 +332,7 @@ class Shop:
             at = now()
             order = await _touch(session, order_id, OPEN_STATES, at, self.hold_seconds)
             await _add_lines(session, order, lines, at)
-            count = await session.scalar(select(func.count()).select_from(OrderItem)
-                                         .where(OrderItem.order_id == order_id))
+            count = await _item_count(session, order_id)
             order.state = _state_for(order, bool(count))
             await _retotal(session, order)
             return order
@@ -359,8 +363,7 @@ class Shop:
                 else:
                     item.quantity = quantity
             await session.flush()
-            count = await session.scalar(select(func.count()).select_from(OrderItem)
-                                         .where(OrderItem.order_id == order_id))
+            count = await _item_count(session, order_id)
             order.state = _state_for(order, bool(count))
             await _retotal(session, order)
             return order
@@ -379,8 +382,7 @@ class Shop:
             if merged.cedula:  # the customer row first: the order's cédula refers to it
                 await _save_customer(session, merged, at)
             _apply_customer(order, data)
-            count = await session.scalar(select(func.count()).select_from(OrderItem)
-                                         .where(OrderItem.order_id == order_id))
+            count = await _item_count(session, order_id)
             order.state = PENDING if count and _complete(order) else (COLLECTING if count else STARTED)
             return order
 
@@ -391,8 +393,7 @@ class Shop:
         async def work(session: AsyncSession) -> Order:
             at = now()
             order = await _touch(session, order_id, OPEN_STATES, at, self.hold_seconds)
-            count = await session.scalar(select(func.count()).select_from(OrderItem)
-                                         .where(OrderItem.order_id == order_id))
+            count = await _item_count(session, order_id)
             if not count:
                 raise StateError("El pedido no tiene productos todavía.", pedido_id=order_id)
             order.state = PENDING if _complete(order) else COLLECTING
@@ -405,8 +406,7 @@ class Shop:
         async def work(session: AsyncSession) -> Order:
             at = now()
             order = await _touch(session, order_id, OPEN_STATES, at, self.hold_seconds)
-            count = await session.scalar(select(func.count()).select_from(OrderItem)
-                                         .where(OrderItem.order_id == order_id))
+            count = await _item_count(session, order_id)
             if not count:
                 raise StateError("El pedido no tiene productos.", pedido_id=order_id, estado=order.state)
             missing = missing_fields(order)

@@ -236,6 +236,18 @@ def low_stock_filter(threshold: int) -> list:
     return [Product.active.is_(True), Product.stock <= threshold]
 
 
+def inventory_filters(category: str | None, low_only: bool, active: bool | None, low_stock: int) -> list:
+    """The filters the inventory page and its export share: category, low stock, active."""
+    where = []
+    if category:
+        where.append(func.lower(Product.category) == category.strip().lower())
+    if low_only:
+        where.extend(low_stock_filter(low_stock))
+    if active is not None:
+        where.append(Product.active.is_(active))
+    return where
+
+
 async def low_stock(session: AsyncSession, threshold: int, limit: int = 20) -> tuple[int, list[Product]]:
     where = low_stock_filter(threshold)
     count = await session.scalar(select(func.count()).select_from(Product).where(*where))
