@@ -161,3 +161,22 @@ def test_only_admins_change_the_catalogue_and_see_orders(database_factory, tmp_p
             assert http.get(f"/pedidos/{made.json()['id']}", headers={"Authorization": f"Bearer {other}"}).status_code == 404
     finally:
         live.stop()
+
+
+def test_search_answers_by_words_when_the_embeddings_endpoint_is_down(database_factory, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    live = start_server(shop_settings(database_factory("sqlite"), tmp_path / "data", embeddings_base_url=dead,
+                                      llm_timeout=2))
+    try:
+        with httpx.Client(base_url=live.url, timeout=60) as http:
+            words = http.get("/productos/", params={"q": "audífonos inalámbricos"})
+            assert words.status_code == 200 and "Audífonos" in words.json()["productos"][0]["nombre"]
+            typo = http.get("/productos/", params={"q": "audifonos blutuz"})  # needs the vectors: words only
+            assert typo.status_code == 200 and typo.json()["success"] is True
+            assert "Audífonos" in typo.json()["productos"][0]["nombre"]
+    finally:
+        live.stop()
