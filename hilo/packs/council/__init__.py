@@ -1,0 +1,12 @@
+"""Seed 004's trading council: seven assistants that analyse a market, debate only when they
+disagree, vote with the user's weights, and trade on paper (or escalate to the user); the same
+code replays bundled or stored bars as a backtest."""
+
+from hilo.packs import Pack
+from hilo.packs.council.models import Base
+
+pack = Pack(
+    name="council",
+    description="Consejo de trading: siete asistentes que analizan, debaten, votan y operan en papel; backtests con el mismo código.",
+    tables=[Base.metadata],
+)
