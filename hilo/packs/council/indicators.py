@@ -15,7 +15,7 @@ import talib
 # name -> what it is, for reports and the assistants' tool output
 DESCRIPTIONS = {
     "rsi_14": "RSI (14)", "macd": "MACD (12, 26)", "macd_signal": "MACD signal (9)",
-    "macd_hist": "MACD histogram", "bb_upper": "Bollinger upper (20, 2)", "bb_middle": "Bollinger middle (20)",
+    "macd_hist": "MACD histogram", "macd_hist_prev": "MACD histogram at the bar before", "bb_upper": "Bollinger upper (20, 2)", "bb_middle": "Bollinger middle (20)",
     "bb_lower": "Bollinger lower (20, 2)", "bb_position": "position inside the Bollinger band (0 low, 1 high)",
     "ema_12": "EMA (12)", "ema_26": "EMA (26)", "sma_20": "SMA (20)", "sma_50": "SMA (50)",
     "sma_200": "SMA (200)", "stoch_k": "Stochastic %K (14, 3)", "stoch_d": "Stochastic %D (3)",
@@ -39,6 +39,7 @@ def compute(bars: pd.DataFrame) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     out["rsi_14"] = talib.RSI(c, timeperiod=14)
     out["macd"], out["macd_signal"], out["macd_hist"] = talib.MACD(c, fastperiod=12, slowperiod=26, signalperiod=9)
+    out["macd_hist_prev"] = np.concatenate(([np.nan], out["macd_hist"][:-1])) if len(c) else out["macd_hist"]
     out["bb_upper"], out["bb_middle"], out["bb_lower"] = talib.BBANDS(c, timeperiod=20, nbdevup=2, nbdevdn=2)
     width = out["bb_upper"] - out["bb_lower"]
     with np.errstate(invalid="ignore", divide="ignore"):
