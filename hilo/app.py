@@ -44,6 +44,7 @@ from hilo.tools import ToolRegistry
 from hilo.tools.file_search import FileSearchKind
 from hilo.tools.permissions import ToolPolicy
 from hilo.webhooks import api as webhooks_api
+from hilo.webhooks import events as webhook_events
 
 log = logging.getLogger("hilo")
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
     tools = ToolRegistry()
     tools.register_kind(FileSearchKind())  # the built-in retrieval tool (hilo.knowledge)
     loader.register_tools(packs, tools)
+    webhook_events.register(event for pack in packs for event in pack.events)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -84,12 +86,21 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
         await channels.start(app.state)  # WhatsApp clients
         app.state.webhooks = webhooks.WebhookDispatcher(db, bus, settings)
         await app.state.webhooks.start()
+        for pack in packs:
+            if pack.on_start is not None:
+                await pack.on_start(app.state)
         announce_transcription(settings)  # which speech-to-text answers, or what its settings lack
         log.info("hilo %s ready: database %s, default model provider %s",
                  __version__, db.engine.dialect.name, providers.default_kind)
         try:
             yield
         finally:
+            for pack in reversed(packs):
+                if pack.on_stop is not None:
+                    try:
+                        await pack.on_stop(app.state)
+                    except Exception:
+                        log.exception("pack %s did not stop cleanly", pack.name)
             await engine.stop()
             await app.state.knowledge.stop()
             await channels.stop(app.state)

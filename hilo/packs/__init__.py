@@ -87,6 +87,13 @@ class Pack:
     tables: list[Any] = field(default_factory=list)
     # Argument kinds, enum synonyms and filler words for the guided provider (hilo.nlu.parsers).
     vocabulary: Vocabulary | None = None
+    # Background work of the pack (schedules, warm-ups): called with the app's state once the
+    # server is ready, and in reverse order when it stops. A failing start stops the server.
+    on_start: Callable[[Any], Awaitable[None]] | None = None
+    on_stop: Callable[[Any], Awaitable[None]] | None = None
+    # Event names the pack publishes on the bus that webhooks may deliver ("council.decision.pending");
+    # an endpoint subscribes to them by name or by family ("council.*").
+    events: tuple[str, ...] = ()
 
     def assistant_specs(self) -> list[AssistantSpec]:
         return [load_assistant_spec(self.name, p) for p in self.assistants]
