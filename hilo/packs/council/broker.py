@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -318,15 +319,16 @@ class LiveBroker:
     """Market orders on a real exchange through ccxt's ``create_order``.
 
     Built only by :func:`broker_for` with the operator's switch on and stored keys; the limits at
-    the edge run before anything is sent, on the book's price. ``client`` is a ccxt exchange
-    object to use (tests pass one pointed at the fake exchange on 127.0.0.1); the keys are set on
-    it here, so a client without keys can never be used for a live order.
+    the edge run before anything is sent, on the book's price. Each order opens its own ccxt
+    async object (:func:`hilo.kit.ccxt_client.new_exchange`: its HTTP session belongs to the
+    calling event loop) with the keys set, and closes it. ``api_url`` points it elsewhere (the
+    fake exchange on 127.0.0.1 in tests, ``HILO_COUNCIL_EXCHANGE_URL``).
     """
 
     mode = LIVE
 
     def __init__(self, *, live_enabled: bool, keys: ExchangeCredentials | None, exchange: str = "binance",
-                 client: Any = None, fee_bps: float = 10.0, options: dict[str, Any] | None = None):
+                 api_url: str | None = None, timeout: float = 10.0, fee_bps: float = 10.0):
         if not live_enabled:
             raise LiveTradingDisabled(
                 "El trading real está desactivado: el operador debe activar HILO_COUNCIL_LIVE_TRADING "
@@ -335,18 +337,10 @@ class LiveBroker:
             raise LiveTradingDisabled(
                 f"No hay claves de {exchange} guardadas: el trading real necesita claves del exchange "
                 "cifradas en la base de datos.")
-        if client is None:
-            import ccxt
-
-            cls = getattr(ccxt, exchange, None)
-            if cls is None:
-                raise LiveTradingDisabled(f"ccxt no conoce el exchange {exchange!r}")
-            client = cls({"enableRateLimit": True, **(options or {})})
-        client.apiKey = keys.api_key
-        client.secret = keys.secret
-        self._client = client
-        self._secrets = (keys.api_key, keys.secret)
+        self._keys = keys
         self.exchange = exchange
+        self.api_url = api_url
+        self.timeout = timeout
         self.fee_rate = fee_bps / 10_000.0
         self._ids = itertools.count(1)
 
@@ -354,14 +348,20 @@ class LiveBroker:
         return f"LiveBroker(exchange={self.exchange!r})"
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text[:500]
+        for secret in (self._keys.api_key, self._keys.secret):
+            text = text.replace(secret, "***")
+        return re.sub(r"signature=[0-9A-Fa-f]+", "signature=***", text)[:500]
 
     def execute(self, request: OrderRequest, portfolio: PortfolioState, book: OrderBook,
                 limits: RiskLimits | None = None, *, at: datetime | None = None,
                 other_positions_value: float = 0.0) -> OrderResult:
+        """For synchronous callers (scripts); from async code await :meth:`aexecute`."""
+        return asyncio.run(self.aexecute(request, portfolio, book, limits, at=at,
+                                         other_positions_value=other_positions_value))
+
+    async def aexecute(self, request: OrderRequest, portfolio: PortfolioState, book: OrderBook,
+                       limits: RiskLimits | None = None, *, at: datetime | None = None,
+                       other_positions_value: float = 0.0) -> OrderResult:
         request.validate()
         order_id = request.client_id or f"live-{next(self._ids)}"
         result = OrderResult(order_id=order_id, request=request, mode=LIVE, status=REJECTED, time=at)
@@ -374,76 +374,74 @@ class LiveBroker:
         result.allowed_quantity, result.limit, result.reason = verdict.quantity, verdict.limit, verdict.reason
         if verdict.rejected:
             return result
+        from hilo.kit.ccxt_client import new_exchange
+
+        client = new_exchange(self.exchange, api_url=self.api_url, timeout=self.timeout,
+                              config={"apiKey": self._keys.api_key, "secret": self._keys.secret})
         try:
-            amount = verdict.quantity
-            try:
-                self._client.load_markets()
-                amount = float(self._client.amount_to_precision(request.symbol, amount))
-            except Exception:  # noqa: BLE001 - precision is a refinement; the exchange still validates
-                pass
-            order = self._client.create_order(request.symbol, "market", request.side.lower(), amount)
+            await client.load_markets()
+            amount = float(client.amount_to_precision(request.symbol, verdict.quantity))
+            order = await client.create_order(request.symbol, "market", request.side.lower(), amount)
         except Exception as exc:  # noqa: BLE001 - every exchange failure is reported, never raised mid-trade
             result.status = FAILED
-            result.reason = self._scrub(f"el exchange rechazó la orden: {type(exc).__name__}: {exc}")
+            result.reason = self._scrub(f"el exchange no aceptó la orden: {type(exc).__name__}: {exc}")
             return result
+        finally:
+            await client.close()
         result.exchange_order_id = str(order.get("id")) if order.get("id") is not None else None
-        result.fills = _fills_from_ccxt(order, request.symbol)
-        # a fee charged in the base asset is valued at the fill price, in the quote currency
+        result.fills = _fills_from_ccxt(order, request.symbol, request.side)
         _apply_fills(portfolio, request.side, result.fills)
-        filled = result.filled_quantity
-        if filled <= MIN_QUANTITY:
+        gross = float(order.get("filled") or 0.0) or sum(f.quantity for f in result.fills)
+        if gross <= MIN_QUANTITY:
             result.status = REJECTED
             result.reason = result.reason or f"el exchange no ejecutó la orden (estado {order.get('status')})"
-        elif filled >= request.quantity * (1.0 - 1e-9):
+        elif gross >= request.quantity * (1.0 - 1e-9):
             result.status = FILLED
         else:
             result.status = PARTIALLY_FILLED
             result.reason = result.reason or "ejecución parcial en el exchange: el resto se cancela"
         return result
 
-    async def aexecute(self, request: OrderRequest, portfolio: PortfolioState, book: OrderBook,
-                       limits: RiskLimits | None = None, *, at: datetime | None = None,
-                       other_positions_value: float = 0.0) -> OrderResult:
-        """The blocking ccxt call in a worker thread, so the server's loop never waits on it."""
-        return await asyncio.to_thread(self.execute, request, portfolio, book, limits, at=at,
-                                       other_positions_value=other_positions_value)
 
-
-def _fee_in_quote(fee: dict[str, Any] | None, price: float, base: str) -> float:
-    if not fee or fee.get("cost") is None:
-        return 0.0
-    cost = float(fee["cost"])
-    return cost * price if fee.get("currency") == base else cost
-
-
-def _fills_from_ccxt(order: dict[str, Any], symbol: str) -> list[Fill]:
-    """ccxt's unified order: its trades when the exchange lists them, else one fill at the average."""
+def _fills_from_ccxt(order: dict[str, Any], symbol: str, side: str) -> list[Fill]:
+    """ccxt's unified order as fills: its trades when the exchange lists them, else one fill at
+    the average. A buy's fee charged in the base asset (Binance) arrives as less quantity, so
+    the fill holds what was credited and the fee is valued in the quote currency: cash and
+    quantity then match the exchange's balances."""
     base = symbol.split("/")[0]
+    legs = [(float(t.get("price") or 0), float(t.get("amount") or 0), t.get("fee"))
+            for t in order.get("trades") or ()]
+    legs = [leg for leg in legs if leg[0] > 0 and leg[1] > 0]
+    if not legs:
+        qty = float(order.get("filled") or 0)
+        price = float(order.get("average") or order.get("price") or 0)
+        if qty <= 0 or price <= 0:
+            return []
+        fee = order.get("fee")
+        if not fee and order.get("fees"):
+            fee = {"cost": sum(float(f.get("cost") or 0) for f in order["fees"]),
+                   "currency": order["fees"][0].get("currency")}
+        legs = [(price, qty, fee)]
     fills = []
-    for trade in order.get("trades") or ():
-        price, qty = float(trade.get("price") or 0), float(trade.get("amount") or 0)
-        if qty > 0 and price > 0:
-            fills.append(Fill(price, qty, _fee_in_quote(trade.get("fee"), price, base)))
-    if fills:
-        return fills
-    qty = float(order.get("filled") or 0)
-    price = float(order.get("average") or order.get("price") or 0)
-    if qty <= 0 or price <= 0:
-        return []
-    fee = order.get("fee")
-    if not fee and order.get("fees"):
-        fee = {"cost": sum(float(f.get("cost") or 0) for f in order["fees"]),
-               "currency": order["fees"][0].get("currency")}
-    return [Fill(price, qty, _fee_in_quote(fee, price, base))]
+    for price, qty, fee in legs:
+        cost = float(fee["cost"]) if fee and fee.get("cost") is not None else 0.0
+        if fee and fee.get("currency") == base:
+            if side == BUY:
+                qty -= cost
+            fills.append(Fill(price, qty, cost * price))
+        else:
+            fills.append(Fill(price, qty, cost))
+    return fills
 
 
 def broker_for(mode: str, *, live_enabled: bool, keys: ExchangeCredentials | None = None,
                exchange: str = "binance", fee_bps: float = 10.0, slippage_bps: float = 5.0,
-               client: Any = None) -> Broker:
+               api_url: str | None = None, timeout: float = 10.0) -> Broker:
     """The one way to get a broker: ``"paper"`` (also for backtests) or ``"live"``, which raises
     :class:`LiveTradingDisabled` unless ``live_enabled`` (the operator's switch) and ``keys``."""
     if mode in (PAPER, "backtest"):
         return PaperBroker(fee_bps=fee_bps, slippage_bps=slippage_bps)
     if mode == LIVE:
-        return LiveBroker(live_enabled=live_enabled, keys=keys, exchange=exchange, client=client, fee_bps=fee_bps)
+        return LiveBroker(live_enabled=live_enabled, keys=keys, exchange=exchange, api_url=api_url,
+                          timeout=timeout, fee_bps=fee_bps)
     raise BrokerError(f"unknown broker mode {mode!r} (paper or live)")

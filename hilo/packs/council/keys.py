@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import delete, select
@@ -50,9 +51,11 @@ def generate_secret_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def cipher(secret_key: str | None) -> Fernet:
+def cipher(secret_key: Any) -> Fernet:
     """The Fernet cipher for ``secret_key``; a clear error when it is absent or malformed (the
-    message never repeats the value)."""
+    message never repeats the value). A pydantic ``SecretStr`` is accepted as it is."""
+    if hasattr(secret_key, "get_secret_value"):
+        secret_key = secret_key.get_secret_value()
     if not secret_key or not str(secret_key).strip():
         raise SecretKeyError(
             f"{SETTING} no está configurada: sin ella no se pueden guardar ni leer claves de exchange. "
@@ -65,11 +68,11 @@ def cipher(secret_key: str | None) -> Fernet:
             f"{SETTING} no es una clave Fernet válida (32 bytes en base64 url-safe, 44 caracteres)") from None
 
 
-def encrypt(secret_key: str | None, plaintext: str) -> bytes:
+def encrypt(secret_key: Any, plaintext: str) -> bytes:
     return cipher(secret_key).encrypt(plaintext.encode())
 
 
-def decrypt(secret_key: str | None, token: bytes) -> str:
+def decrypt(secret_key: Any, token: bytes) -> str:
     try:
         return cipher(secret_key).decrypt(bytes(token)).decode()
     except InvalidToken:
@@ -77,7 +80,7 @@ def decrypt(secret_key: str | None, token: bytes) -> str:
                         "(¿se cambió la clave?): vuelve a guardarlas") from None
 
 
-async def store_keys(session: AsyncSession, *, exchange: str, api_key: str, secret: str, secret_key: str | None,
+async def store_keys(session: AsyncSession, *, exchange: str, api_key: str, secret: str, secret_key: Any,
                      user_id: str = LOCAL_USER) -> None:
     """Encrypt and save (or replace) a user's keys for ``exchange``; the caller commits."""
     if not api_key or not secret:
@@ -92,7 +95,7 @@ async def store_keys(session: AsyncSession, *, exchange: str, api_key: str, secr
     await session.flush()
 
 
-async def load_keys(session: AsyncSession, *, exchange: str, secret_key: str | None,
+async def load_keys(session: AsyncSession, *, exchange: str, secret_key: Any,
                     user_id: str = LOCAL_USER) -> ExchangeCredentials | None:
     """The decrypted keys for the live broker, or None when none are stored."""
     row = await session.get(ExchangeKey, (user_id, exchange))
