@@ -217,7 +217,7 @@ def infer_timeframe(bars: pd.DataFrame) -> str:
     """The timeframe label closest to the data's median bar spacing (``1d`` for stock days)."""
     if len(bars) < 2:
         return "1d"
-    step = float(np.median(np.diff(bars.index.asi8))) / 1e9
+    step = float(np.median(np.diff(bars.index.as_unit("s").asi8)))  # whatever unit pandas stores
     return min(TIMEFRAME_SECONDS, key=lambda k: abs(math.log(TIMEFRAME_SECONDS[k] / max(step, 1.0))))
 
 
@@ -401,7 +401,7 @@ def simulate(frame: MarketFrame, strategy: Strategy, config: BacktestConfig, *, 
     closes = frame.close.tolist()
     volumes = frame.bars["volume"].to_numpy(dtype=float).tolist()
     times = frame._times
-    days = (frame.bars.index.asi8 // 86_400_000_000_000).tolist()
+    days = (frame.bars.index.as_unit("s").asi8 // 86_400).tolist()  # UTC days
     symbol = frame.symbol
     rules = config.rules
     execute_escalated = config.escalated == "execute"

@@ -75,7 +75,7 @@ def code_version() -> dict[str, Any]:
 def data_fingerprint(result: BacktestResult) -> str:
     """sha256 of the bars replayed (times and OHLCV), to tell two data files apart."""
     bars = result.frame.bars
-    h = hashlib.sha256(bars.index.asi8.tobytes())
+    h = hashlib.sha256(bars.index.as_unit("ms").asi8.tobytes())
     h.update(np.ascontiguousarray(bars[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)).tobytes())
     return h.hexdigest()
 
