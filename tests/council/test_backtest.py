@@ -259,3 +259,13 @@ def test_the_day_starts_at_the_last_close_before_midnight_utc():
     assert seen[:2] == [10_000.0, 10_000.0]
     assert seen[2:6] == [pytest.approx(run.equity[1])] * 4
     assert seen[6:] == [pytest.approx(run.equity[5])] * 2
+
+
+def test_baselines_read_from_their_series_trade_as_bar_by_bar(btc_result):
+    """The fast path (a baseline's precomputed signals) and the snapshot path give the same run."""
+    frame, cfg = btc_result.frame, btc_result.config
+    for name, cls in BASELINES.items():
+        slow = simulate(frame, cls(), cfg, limits=NO_LIMITS, name=name, record=False, fast_signals=False)
+        fast = btc_result.baselines[name]
+        assert np.array_equal(slow.equity, fast.equity), name
+        assert [o.to_dict() for o in slow.orders] == [o.to_dict() for o in fast.orders], name

@@ -318,17 +318,23 @@ def _count_limits(orders: list[OrderResult]) -> dict[str, int]:
 # --- baselines --------------------------------------------------------------------------------
 
 class SignalStrategy:
-    """A classic rule over indicator values: in the market while ``wants_in`` says so."""
+    """A classic rule over indicator values: in the market while :meth:`want` says BUY, out when
+    it says SELL. :meth:`signals` is the same rule over the whole series at once (+1 in, -1 out,
+    0 no opinion), which the engine reads instead of building a snapshot per bar; a test checks
+    that both give the same run."""
 
     name = "signal"
     label = ""
 
-    def want(self, s: Snapshot, holding: bool) -> str:
+    def want(self, s: Snapshot) -> str:
+        raise NotImplementedError
+
+    def signals(self, frame: MarketFrame) -> np.ndarray:
         raise NotImplementedError
 
     def __call__(self, s: Snapshot) -> Decision:
         holding = s.portfolio is not None and s.portfolio.quantity > 0
-        action = self.want(s, holding)
+        action = self.want(s)
         if (action == BUY and holding) or (action == SELL and not holding):
             action = HOLD
         return Decision(symbol=s.symbol, time=s.time, action=action, confidence=1.0, consensus_reached=True,
@@ -336,11 +342,21 @@ class SignalStrategy:
                         reasoning=self.label, size_pct=0.0 if action == HOLD else 1.0)
 
 
+def _above(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """+1 where a > b, -1 where a <= b, 0 while either is NaN (warming up)."""
+    out = np.where(a > b, 1, -1).astype(np.int8)
+    out[np.isnan(a) | np.isnan(b)] = 0
+    return out
+
+
 class BuyAndHold(SignalStrategy):
     name, label = "buy_and_hold", "Comprar y mantener"
 
-    def want(self, s: Snapshot, holding: bool) -> str:
+    def want(self, s: Snapshot) -> str:
         return BUY
+
+    def signals(self, frame: MarketFrame) -> np.ndarray:
+        return np.ones(len(frame), dtype=np.int8)
 
 
 def _up(a: float, b: float) -> bool | None:
@@ -352,27 +368,38 @@ def _up(a: float, b: float) -> bool | None:
 class SmaCross(SignalStrategy):
     name, label = "sma_cross", "Cruce de medias SMA 50/200"
 
-    def want(self, s: Snapshot, holding: bool) -> str:
+    def want(self, s: Snapshot) -> str:
         up = _up(s.values["sma_50"], s.values["sma_200"])
         return HOLD if up is None else (BUY if up else SELL)
+
+    def signals(self, frame: MarketFrame) -> np.ndarray:
+        return _above(frame.columns["sma_50"], frame.columns["sma_200"])
 
 
 class MacdCross(SignalStrategy):
     name, label = "macd_cross", "Cruce MACD / señal"
 
-    def want(self, s: Snapshot, holding: bool) -> str:
+    def want(self, s: Snapshot) -> str:
         up = _up(s.values["macd"], s.values["macd_signal"])
         return HOLD if up is None else (BUY if up else SELL)
+
+    def signals(self, frame: MarketFrame) -> np.ndarray:
+        return _above(frame.columns["macd"], frame.columns["macd_signal"])
 
 
 class RsiReversion(SignalStrategy):
     name, label = "rsi", "RSI 30/70"
 
-    def want(self, s: Snapshot, holding: bool) -> str:
+    def want(self, s: Snapshot) -> str:
         rsi = s.values["rsi_14"]
         if rsi != rsi:
             return HOLD
         return BUY if rsi < 30 else SELL if rsi > 70 else HOLD
+
+    def signals(self, frame: MarketFrame) -> np.ndarray:
+        rsi = frame.columns["rsi_14"]
+        with np.errstate(invalid="ignore"):
+            return np.where(rsi < 30, 1, np.where(rsi > 70, -1, 0)).astype(np.int8)
 
 
 BASELINES: dict[str, type[SignalStrategy]] = {c.name: c for c in (BuyAndHold, SmaCross, MacdCross, RsiReversion)}
@@ -390,8 +417,11 @@ def default_strategy(config: BacktestConfig) -> tuple[Strategy, str]:
 
 def simulate(frame: MarketFrame, strategy: Strategy, config: BacktestConfig, *, limits: RiskLimits | None = None,
              broker: PaperBroker | None = None, name: str = "council", record: bool = True,
-             progress: Callable[[int, int], None] | None = None, ppy: float | None = None) -> Run:
-    """Replay ``frame`` through ``strategy`` (module docstring for the timing rules)."""
+             progress: Callable[[int, int], None] | None = None, ppy: float | None = None,
+             fast_signals: bool = True) -> Run:
+    """Replay ``frame`` through ``strategy`` (module docstring for the timing rules). A strategy
+    with ``signals(frame)`` (the baselines) is read from that series when decisions are not
+    recorded (``fast_signals``): no snapshot per bar, the same orders through the same broker."""
     started = time.perf_counter()
     limits = limits if limits is not None else config.limits
     broker = broker or broker_for("backtest", live_enabled=False, fee_bps=config.fee_bps,
@@ -420,6 +450,8 @@ def simulate(frame: MarketFrame, strategy: Strategy, config: BacktestConfig, *, 
     last_equity = cash
     day = days[0] if n else 0
     step = max(1, n // 100)
+    fast = getattr(strategy, "signals", None) if fast_signals and not record else None
+    signals = fast(frame).tolist() if fast is not None else None
     for i in range(n):
         if days[i] != day:
             day = days[i]
@@ -460,31 +492,42 @@ def simulate(frame: MarketFrame, strategy: Strategy, config: BacktestConfig, *, 
         last_equity = eq
         if eq > pf.peak_equity:
             pf.peak_equity = eq
-        view = PortfolioState(pf.cash, pf.quantity, pf.avg_price, pf.peak_equity, pf.day_start_equity)
-        d = strategy(frame.snapshot(i, view, limits, rules))
+        if signals is not None:  # a baseline's rule, read from its precomputed series
+            sig = signals[i]
+            d = None
+            if sig > 0 and pf.quantity <= 0:
+                action, size, outcome = BUY, 1.0, "execute"
+            elif sig < 0 and pf.quantity > 0:
+                action, size, outcome = SELL, 1.0, "execute"
+            else:
+                action, size, outcome = HOLD, 0.0, "hold"
+        else:
+            view = PortfolioState(pf.cash, pf.quantity, pf.avg_price, pf.peak_equity, pf.day_start_equity)
+            d = strategy(frame.snapshot(i, view, limits, rules))
+            action, size, outcome = d.action, d.size_pct, d.outcome
         status = HELD
         request = None
-        if d.action == HOLD or d.outcome == "hold":
+        if action == HOLD or outcome == "hold":
             pass
-        elif d.outcome == "escalate" and not execute_escalated:
+        elif outcome == "escalate" and not execute_escalated:
             status = ESCALATED_SKIPPED
         elif i == n - 1:
             status = NO_NEXT_BAR
-        elif d.action == BUY:
-            qty = d.size_pct * eq / close
+        elif action == BUY:
+            qty = size * eq / close
             if qty > 0:
                 request = OrderRequest(symbol, BUY, qty, client_id=f"{name}-{i}")
             else:
                 status = NO_SIZE
-        elif d.action == SELL:
-            qty = d.size_pct * pf.quantity
+        elif action == SELL:
+            qty = size * pf.quantity
             if pf.quantity <= 0:
                 status = NO_POSITION
             elif qty > 0:
                 request = OrderRequest(symbol, SELL, qty, client_id=f"{name}-{i}")
             else:
                 status = NO_SIZE
-        rec = DecisionRecord(i, d, status) if record else None
+        rec = DecisionRecord(i, d, status) if record and d is not None else None
         if rec is not None:
             decisions.append(rec)
         if request is not None:

@@ -130,7 +130,7 @@ def backtest(
 
         data = report.to_json(result)
         if out is not None:
-            out.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+            out.write_text(report.dumps(data), encoding="utf-8")
         if html is not None:
             report.write_html(result, html, data)
     _summary(result, time.perf_counter() - started, out, html)

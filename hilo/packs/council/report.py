@@ -106,7 +106,7 @@ def to_json(result: BacktestResult, *, max_points: int = MAX_POINTS) -> dict[str
     for name, run in result.baselines.items():
         equity[name] = run.equity[idx].tolist()
     index = frame.bars.index
-    return _clean({
+    head = _clean({
         "schema": SCHEMA,
         "data": {"source": result.source, "symbol": frame.symbol, "timeframe": frame.timeframe,
                  "bars": len(frame), "start": index[0].isoformat(), "end": index[-1].isoformat(),
@@ -121,16 +121,27 @@ def to_json(result: BacktestResult, *, max_points: int = MAX_POINTS) -> dict[str
         "baselines": {name: run.metrics for name, run in result.baselines.items()},
         "ml": result.ml,
         "timings": result.timings,
-        "decisions": [d.to_dict() for d in council.decisions],
-        "orders": [o.to_dict() for o in council.orders],
-        "trades": [t.to_dict() for t in council.trades],
-        "equity": equity,
     })
+    # the long lists hold plain Python floats from finite arithmetic: walking them again to
+    # replace NaN would double the cost of the report; :func:`write_json` refuses NaN anyway
+    head["decisions"] = [d.to_dict() for d in council.decisions]
+    head["orders"] = [o.to_dict() for o in council.orders]
+    head["trades"] = [t.to_dict() for t in council.trades]
+    head["equity"] = equity
+    return head
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """Strict JSON (no NaN); a value that is not finite after all is replaced by null."""
+    try:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_clean(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def write_json(result: BacktestResult, path: str | Path, *, max_points: int = MAX_POINTS) -> dict[str, Any]:
     data = to_json(result, max_points=max_points)
-    Path(path).write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    Path(path).write_text(dumps(data), encoding="utf-8")
     return data
 
 
