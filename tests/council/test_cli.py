@@ -109,3 +109,13 @@ def test_the_module_runs_as_a_command(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "hilo.packs.council.cli", "backtest", "--dataset", "nope"],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and "unknown data set" in bad.stderr
+
+
+def test_keygen_prints_a_usable_fernet_key():
+    from hilo.packs.council import keys
+
+    r = invoke("keygen")
+    assert r.exit_code == 0
+    key = r.output.strip()
+    assert keys.decrypt(key, keys.encrypt(key, "secreto")) == "secreto"
+    assert invoke("keygen").output.strip() != key

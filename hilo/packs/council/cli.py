@@ -63,6 +63,14 @@ def datasets() -> None:
         typer.echo(f"{d.name:<13} {d.symbol:<8} {d.timeframe:<4} {d.description}")
 
 
+@council_app.command("keygen")
+def keygen() -> None:
+    """Genera una clave para HILO_COUNCIL_SECRET_KEY (cifra las claves de exchange guardadas)."""
+    from hilo.packs.council.keys import generate_secret_key
+
+    typer.echo(generate_secret_key())
+
+
 @council_app.command("backtest")
 def backtest(
     dataset: Annotated[str | None, typer.Option("--dataset", help="Datos incluidos (ver `datasets`).")] = None,
