@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from hilo.packs.council.core import BUY, HOLD, SELL, Analysis, Snapshot
-from hilo.packs.council.risk_rules import buy_room, limit_breaches
+from hilo.packs.council.risk import LIMIT_TEXT, headroom
 
 Analyst = Callable[[Snapshot], Analysis]
 
@@ -170,37 +170,43 @@ def fundamental_analyst(s: Snapshot) -> Analysis:
 
 # --- risk manager --------------------------------------------------------------------------
 
+LOSS_LIMITS = ("max_drawdown_pct", "max_daily_loss_pct")
+
+
 def risk_manager(s: Snapshot) -> Analysis:
+    """The user's limits through the very function the broker edge applies (:func:`headroom`),
+    and a stop 2.5 ATR under the entry."""
     p = s.portfolio
-    atr = s.value("atr_14")
-    vol = s.value("volatility_20")
+    atr, vol = s.value("atr_14"), s.value("volatility_20")
     data: dict = {"limits": s.limits.to_dict()}
     if p is None:
         return Analysis("risk_manager", HOLD, 0.0, "Sin cartera: no hay riesgo que evaluar.", data)
-    breaches = limit_breaches(p, s.price, s.limits)
-    room = buy_room(p, s.price, s.limits)
-    data.update({"breaches": breaches, "max_buy_pct": room, "exposure": round(p.exposure(s.price), 4)})
+    equity = p.equity(s.price)
+    room = headroom(p, s.price, s.limits)
+    room_pct = room.value / equity if equity > 0 else 0.0
+    data.update({"max_buy_pct": round(room_pct, 6), "binding_limit": room.limit,
+                 "exposure": round(p.exposure(s.price), 4)})
     if p.quantity > 0 and _ok(atr) and s.price < p.avg_price - 2.5 * atr:
         data["stop"] = p.avg_price - 2.5 * atr
         return Analysis("risk_manager", SELL, 0.9,
                         f"Stop de pérdida: el precio cayó más de 2.5 ATR bajo la entrada ({p.avg_price:.2f}).", data)
-    if breaches:
+    if room.limit in LOSS_LIMITS and room.value <= 0:
+        why = f"{LIMIT_TEXT[room.limit]} ({room.limit})"
         if p.quantity > 0:
-            return Analysis("risk_manager", SELL, 0.8, "Límite de riesgo superado: " + "; ".join(breaches) +
-                            ". Reducir la posición.", data)
+            return Analysis("risk_manager", SELL, 0.8, f"Límite de riesgo superado: {why}. Reducir la posición.", data)
         data["veto_buy"] = True
-        return Analysis("risk_manager", HOLD, 0.8, "Límite de riesgo superado: " + "; ".join(breaches) +
-                        ". No abrir posiciones.", data)
-    if room <= 0:
+        return Analysis("risk_manager", HOLD, 0.8, f"Límite de riesgo superado: {why}.", data)
+    if room_pct <= 0:
         data["veto_buy"] = True
-        return Analysis("risk_manager", HOLD, 0.5, "La exposición ya está en su máximo: no comprar más.", data)
+        return Analysis("risk_manager", HOLD, 0.5,
+                        f"Sin espacio para comprar: {LIMIT_TEXT.get(room.limit, room.limit)} ({room.limit}).", data)
     high_vol = _ok(vol) and vol > 0.06
     if high_vol:
-        data["max_buy_pct"] = room = room / 2
-    return Analysis("risk_manager", HOLD, 0.1 if not high_vol else 0.3,
+        data["max_buy_pct"] = round(room_pct / 2, 6)
+    return Analysis("risk_manager", HOLD, 0.3 if high_vol else 0.1,
                     (f"Riesgo dentro de los límites; volatilidad alta ({vol:.1%}): tamaño reducido a la mitad."
-                     if high_vol else f"Riesgo dentro de los límites; espacio para comprar hasta {room:.0%} del capital."),
-                    data)
+                     if high_vol else f"Riesgo dentro de los límites; espacio para comprar hasta {room_pct:.0%} "
+                     "del capital."), data)
 
 
 # --- strategist ----------------------------------------------------------------------------

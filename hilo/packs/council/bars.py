@@ -145,9 +145,9 @@ def _bokeh(ticker: str) -> Callable[[], pd.DataFrame]:
 
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in (
-    Dataset("btc-usd-1d", "BTC/USD", "1d", "Bitcoin in US dollars, daily, 2020-01-01 to 2021-10-26 (665 bars)",
+    Dataset("btc-usd-1d", "BTC/USD", "1d", "Bitcoin in US dollars, daily, 2020-01-01 to 2021-10-27 (662 bars with prices)",
             _tsd("BTC-USD-1-DAY.csv")),
-    Dataset("btc-usd-15m", "BTC/USD", "15m", "Bitcoin in US dollars, every 15 minutes, Sep-Dec 2021 (8,721 bars)",
+    Dataset("btc-usd-15m", "BTC/USD", "15m", "Bitcoin in US dollars, every 15 minutes, Sep-Dec 2021 (8,689 distinct bars of the file's 8,721 rows)",
             _tsd("BTC-USD-15-MIN.csv")),
     Dataset("aapl-1d", "AAPL", "1d", "Apple, daily, 2000-2013, split-adjusted (3,270 bars)", _bokeh("AAPL")),
     Dataset("msft-1d", "MSFT", "1d", "Microsoft, daily, 2000-2013, split-adjusted (3,270 bars)", _bokeh("MSFT")),

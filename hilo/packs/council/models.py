@@ -151,7 +151,8 @@ class AuditEntry(Base):
     subject_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     ok: Mapped[bool] = mapped_column(Boolean)
     findings: Mapped[list[Any]] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
+    # unique: two writers appending at once cannot both extend the same entry (one retries)
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
 

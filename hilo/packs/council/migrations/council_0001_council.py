@@ -125,6 +125,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_council_audit"),
         sa.UniqueConstraint("hash", name="uq_council_audit_hash"),
+        sa.UniqueConstraint("prev_hash", name="uq_council_audit_prev_hash"),
     )
     op.create_table(
         "council_bars",
