@@ -2,25 +2,18 @@
 
 One ccxt exchange object is made per request and closed after it (its HTTP session is
 tied to the event loop that opened it); the exchange's market list, the costly part, is
-loaded once and handed to the next objects. ``api_url`` replaces the scheme and host of
-every entry of the exchange's ``urls['api']`` and keeps their paths, so a local fake
-server that speaks the exchange's REST format can answer in tests.
+loaded once and handed to the next objects. Objects are built by
+:func:`hilo.kit.ccxt_client.new_exchange`, whose ``api_url`` moves every API URL onto a
+local fake server that speaks the exchange's REST format (tests).
 """
 
 from __future__ import annotations
 
 import re
-import ssl
-import time
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import urlsplit
 
-import certifi
-
+from hilo.kit.ccxt_client import MARKETS_TTL, MarketsCache, ccxt_module, new_exchange
 from hilo.packs.trading_mentor.market.base import MarketError, Quote
-
-MARKETS_TTL = 3600.0  # new listings show up within the hour
 
 _NAMES = {
     "BITCOIN": "BTC", "ETHEREUM": "ETH", "ETHER": "ETH", "SOLANA": "SOL", "CARDANO": "ADA",
@@ -49,48 +42,25 @@ def parse_crypto_symbol(text: str, default_quote: str = "USDT") -> str:
     return f"{parts[0]}/{parts[1]}"
 
 
-def _rehost(urls: Any, base: str) -> Any:
-    if isinstance(urls, dict):
-        return {k: _rehost(v, base) for k, v in urls.items()}
-    if isinstance(urls, str) and urls.startswith("http"):
-        return base.rstrip("/") + urlsplit(urls).path
-    return urls
-
-
 class CcxtPrices:
     def __init__(self, exchange: str = "binance", api_url: str | None = None, timeout: float = 10.0):
-        import ccxt.async_support as ccxt  # 1.4 s to import: only when prices are asked for
-
+        ccxt = ccxt_module()  # 1.4 s to import: only when prices are asked for
         if exchange not in ccxt.exchanges:
             raise ValueError(f"HILO_CRYPTO_EXCHANGE: ccxt has no exchange '{exchange}'")
         self._ccxt = ccxt
         self.exchange_id = exchange
         self.api_url = api_url
         self.timeout = timeout
-        self._markets: tuple[float, dict, dict] | None = None
+        self._markets = MarketsCache(MARKETS_TTL)
         self.source = getattr(ccxt, exchange)().name
-        self._ssl = ssl.create_default_context(cafile=certifi.where())
 
     def _new_exchange(self):
-        options = {"fetchMarkets": {"types": ["spot"]}} if self.exchange_id.startswith("binance") else {}
-        exchange = getattr(self._ccxt, self.exchange_id)(
-            # Its rate limiter is per object and objects live for one request: the price cache is
-            # what keeps the request rate low. ccxt sleeps timeout_on_exit (250 ms) in close() so
-            # that a closing event loop does not cut TLS shutdowns short; hilo's loop lives on.
-            {"timeout": int(self.timeout * 1000), "enableRateLimit": False, "timeout_on_exit": 0,
-             "options": options}
-        )
-        exchange.ssl_context = self._ssl  # building one costs ~40 ms
-        if self.api_url:
-            exchange.urls["api"] = _rehost(exchange.urls["api"], self.api_url)
-        return exchange
+        # Its rate limiter is per object and objects live for one request: the price cache is
+        # what keeps the request rate low.
+        return new_exchange(self.exchange_id, api_url=self.api_url, timeout=self.timeout)
 
     async def _ensure_markets(self, exchange) -> None:
-        if self._markets and time.monotonic() - self._markets[0] < MARKETS_TTL:
-            exchange.set_markets(self._markets[1], self._markets[2])
-            return
-        await exchange.load_markets()
-        self._markets = (time.monotonic(), exchange.markets, exchange.currencies)
+        await self._markets.ensure(exchange)
 
     async def quote(self, symbol: str) -> Quote:
         ccxt = self._ccxt
