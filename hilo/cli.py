@@ -402,5 +402,22 @@ def serve(
         uvicorn.Server(config).run(sockets=[sock])
 
 
+def _pack_commands() -> None:
+    """``hilo <pack> ...`` for every installed pack that brings commands (as an outside pack would)."""
+    from hilo.packs.loader import PackError, discover
+
+    try:
+        packs = discover()
+    except PackError as exc:  # a broken pack must not take the other commands down
+        logging.getLogger("hilo").warning("pack commands unavailable: %s", exc)
+        return
+    for pack in packs.values():
+        if pack.cli is not None:
+            app.add_typer(pack.cli(), name=pack.name)
+
+
+_pack_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -12,6 +12,18 @@ def test_every_setting_is_documented():
     assert not missing, f"undocumented settings: {missing}"
 
 
+def test_every_pack_setting_is_documented():
+    """Packs read their own ``HILO_<PACK>_*`` variables (pydantic-settings classes of their own)."""
+    from hilo.packs.commerce.settings import CommerceSettings
+    from hilo.packs.council.settings import CouncilSettings
+
+    missing = []
+    for cls in (CommerceSettings, CouncilSettings):
+        prefix = cls.model_config["env_prefix"]
+        missing += [f"{prefix}{n.upper()}" for n in cls.model_fields if f"{prefix}{n.upper()}" not in README]
+    assert not missing, f"undocumented settings: {missing}"
+
+
 def test_readme_shows_the_ci_test_command():
     ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
     assert "make test" in ci and "make test" in README

@@ -94,6 +94,8 @@ class Pack:
     # Event names the pack publishes on the bus that webhooks may deliver ("council.decision.pending");
     # an endpoint subscribes to them by name or by family ("council.*").
     events: tuple[str, ...] = ()
+    # The pack's own commands: a function returning a Typer app, added as ``hilo <pack name> ...``.
+    cli: Callable[[], Any] | None = None
 
     def assistant_specs(self) -> list[AssistantSpec]:
         return [load_assistant_spec(self.name, p) for p in self.assistants]

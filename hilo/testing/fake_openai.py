@@ -33,7 +33,8 @@ words (lower-cased runs of word characters) are hashed into ``embedding_dim`` si
 ``encoding_format`` ``"float"`` or ``"base64"`` as OpenAI answers them.
 
 With an empty queue the server answers at once by echoing the last user message as
-``"echo: <text>"``, which is what benchmarks rely on. Every chat-completions request body is
+``"echo: <text>"``, which is what benchmarks rely on; or, when :attr:`FakeOpenAIServer.responder`
+is set, with the turn that function returns for the request body (a model that reads its prompt). Every chat-completions request body is
 recorded in :attr:`FakeOpenAIServer.requests`; every request (method, path, headers with
 lower-case names, body) in :attr:`FakeOpenAIServer.log`.
 
@@ -57,6 +58,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from hilo.testing.http import QuietHandler, QuietServer
@@ -402,6 +404,7 @@ class FakeOpenAIServer:
         self.log: list[dict[str, Any]] = []
         self.started_at = time.time()
         self._turns: deque[dict[str, Any]] = deque()
+        self.responder: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
@@ -480,7 +483,10 @@ class FakeOpenAIServer:
     def _take(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.requests.append(copy.deepcopy(body))
-            return self._turns.popleft() if self._turns else {}
+            if self._turns:
+                return self._turns.popleft()
+            responder = self.responder
+        return responder(body) if responder is not None else {}
 
     def _log(self, method: str, path: str, headers: dict[str, str], body: Any) -> None:
         with self._lock:

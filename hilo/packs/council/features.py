@@ -150,7 +150,7 @@ def build(frame: MarketFrame, sentiment: Mapping[str, Any] | None = None) -> Fea
         if is_intraday(frame.timeframe):
             out["hour_of_day"] = index.hour.to_numpy(dtype=np.float64)
             temporal.append("hour_of_day")
-        out["day_of_week"] = index.dayofweek.to_numpy(dtype=np.float64)
+        out["day_of_week"] = index.day_of_week.to_numpy(dtype=np.float64)
         temporal.append("day_of_week")
         vol_mean = talib.SMA(np.ascontiguousarray(vol), timeperiod=REGIME_WINDOW) if n else vol
         regime = np.where(vol_mean > 0, vol / vol_mean, np.nan)
