@@ -165,3 +165,15 @@ def test_no_look_ahead_on_a_random_walk_bar_by_bar():
     for i in range(200, 260):
         cut = indicators.compute(frame.iloc[: i + 1])
         assert indicators.row(cut, i) == pytest.approx(indicators.row(full, i), nan_ok=True, rel=0, abs=0)
+
+
+def test_a_spanish_locale_spreadsheet_csv_reads(tmp_path):
+    """Excel in a Spanish locale saves ';' between fields and ',' as the decimal mark."""
+    from hilo.packs.council.bars import read_csv
+
+    path = tmp_path / "barras.csv"
+    path.write_text("timestamp;open;high;low;close;volume\n"
+                    "2024-01-01;100,5;101,25;99,75;100,0;1200\n"
+                    "2024-01-02;100,0;102,0;99,5;101,5;900,5\n", encoding="utf-8-sig")
+    frame = read_csv(path)
+    assert list(frame["open"]) == [100.5, 100.0] and frame["volume"].iloc[1] == 900.5

@@ -106,10 +106,12 @@ def read_csv(path: str | Path) -> pd.DataFrame:
         raise BarsError(f"{p}: larger than {MAX_CSV_BYTES // (1024 * 1024)} MB")
     try:
         # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which would otherwise
-        # stick to the first column's name ("\ufefftimestamp") and hide the timestamp column
-        small = p.stat().st_size < 1_000_000
-        frame = (pd.read_csv(p, sep=None, engine="python", encoding="utf-8-sig") if small
-                 else pd.read_csv(p, encoding="utf-8-sig"))
+        # stick to the first column's name ("\ufefftimestamp") and hide the timestamp column.
+        # A Spanish-locale spreadsheet saves ";" between fields and "," as the decimal mark.
+        with p.open(encoding="utf-8-sig", errors="replace") as f:
+            header = f.readline()
+        sep = max((",", ";", "\t", "|"), key=header.count)
+        frame = pd.read_csv(p, sep=sep, decimal="," if sep == ";" else ".", encoding="utf-8-sig")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise BarsError(f"{p}: not a CSV file ({str(exc).splitlines()[0][:120]})") from None
     return normalise(frame, source=p.name)
