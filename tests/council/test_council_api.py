@@ -273,3 +273,25 @@ def test_a_model_that_answers_nonsense_or_fails_leaves_the_rules_in_charge(model
         assert set(d["votes"]) == ROLES
         sources = {a["assistant_id"]: a["supporting_data"].get("source") for a in d["rounds"][0]}
         assert {sources[r] for r in ("technical_analyst", "fundamental_analyst", "strategist")} == {"rules_fallback"}
+
+
+def test_scheduled_jobs_run_are_recorded_and_retried(http, binance):
+    configure(http, symbols=["BTC/USDT"], timeframe="1d")
+    monitor = http.post("/council/reports/jobs/monitor/run").json()
+    assert monitor["status"] == "succeeded" and monitor["detail"]["errors"] == []
+    learning = http.post("/council/reports/jobs/learning/run").json()
+    assert learning["status"] == "succeeded", learning
+    model = learning["detail"]["models"][0]
+    assert model["symbol"] == "BTC/USDT" and (model["trained"] is True or model["reason"])
+    assert "BTC/USDT 1d" in learning["detail"]["outcomes"]
+    binance.fail(503, times=1000)  # the exchange down: the monitor fails, is retried, and says why
+    try:
+        failed = http.post("/council/reports/jobs/monitor/run").json()
+    finally:
+        with binance._lock:
+            binance._failures.clear()
+    assert failed["status"] == "failed" and failed["attempt"] == 3 and "Binance" in failed["error"]
+    runs = http.get("/council/reports/jobs").json()
+    assert [r["job"] for r in runs["data"][:3]] == ["monitor"] * 3
+    assert set(runs["next"]) == set()  # HILO_COUNCIL_SCHEDULES=false: nothing scheduled in this server
+    assert http.post("/council/reports/jobs/astrology/run").status_code == 400

@@ -67,9 +67,10 @@ class Schedules:
         self._running.add(job)
         try:
             record: dict[str, Any] = {}
-            for attempt in range(1, self.settings.job_retries + 2):
+            attempts = self.settings.job_retries + 1
+            for attempt in range(1, attempts + 1):
                 record = await self._attempt(job, attempt)
-                if record["status"] == "succeeded":
+                if record["status"] == "succeeded" or attempt == attempts:
                     break
                 await asyncio.sleep(min(30.0, 0.5 * 2 ** attempt))
             return record
