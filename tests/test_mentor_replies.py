@@ -230,3 +230,23 @@ def test_an_offline_exchange_is_a_sentence_not_an_exception(database_factory, tm
         for text in ("¿cuánto vale ethereum?", "¿cómo está el euro dólar?"):
             reply = ask(live, text)
             assert "No pude consultar el precio ahora" in reply and "Intenta de nuevo en unos minutos" in reply
+
+
+def test_numbers_are_written_the_same_whatever_another_library_did_to_the_decimal_context():
+    """ccxt sets ROUND_HALF_UP (and traps Underflow) on the thread's decimal context whenever it
+    formats an amount; prices and money must not change with it."""
+    import decimal
+
+    from hilo.nlu.numbers import format_money, format_number, format_percent
+
+    before = (format_number(123456789012.345, "es_CO"), format_money(0.125, "USD", "en_US"),
+              format_percent(0.125, "es_CO"))
+    saved = decimal.getcontext().copy()
+    try:
+        decimal.getcontext().rounding = decimal.ROUND_HALF_UP
+        decimal.getcontext().traps[decimal.Underflow] = True
+        after = (format_number(123456789012.345, "es_CO"), format_money(0.125, "USD", "en_US"),
+                 format_percent(0.125, "es_CO"))
+    finally:
+        decimal.setcontext(saved)
+    assert after == before and before[0] == "123.456.789.012,34"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
@@ -92,12 +92,19 @@ def _exact(value: float | int | Decimal) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
+# Babel rounds in the ambient decimal context, which other libraries change for the whole
+# thread (ccxt sets ROUND_HALF_UP and traps Underflow on every amount it formats): numbers
+# are written in a context of their own, half to even, whatever ran before.
+_CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)
+
+
 def format_number(value: float | int | Decimal, locale: str, decimals: int | None = None) -> str:
     """``value`` with the locale's grouping and decimal signs: ``97.000,50`` (es_CO), ``97,000.50`` (en_US)."""
     loc = _parse(locale_for(None, locale))
     low, high = _digits(value, decimals)
     pattern = _pattern(loc.decimal_formats[None].pattern, low, high)
-    return format_decimal(_exact(value), format=pattern, locale=loc).translate(_SPACES)
+    with localcontext(_CONTEXT):
+        return format_decimal(_exact(value), format=pattern, locale=loc).translate(_SPACES)
 
 
 def format_percent(value: float | int | Decimal, locale: str, decimals: int = 2, *, sign: bool = False) -> str:
@@ -105,7 +112,8 @@ def format_percent(value: float | int | Decimal, locale: str, decimals: int = 2,
     loc = _parse(locale_for(None, locale))
     number = _exact(value)
     pattern = _pattern(loc.percent_formats[None].pattern, decimals, decimals)
-    text = format_decimal(number / 100, format=pattern, locale=loc).translate(_SPACES)
+    with localcontext(_CONTEXT):
+        text = format_decimal(number / 100, format=pattern, locale=loc).translate(_SPACES)
     if sign and number > 0 and round(number, decimals) != 0:
         text = loc.number_symbols.get("latn", loc.number_symbols).get("plusSign", "+") + text
     return text
@@ -139,9 +147,11 @@ def format_money(value: float | int | Decimal, currency: str, locale: str, decim
         low = high = places  # the currency's own digits, also for integral amounts
     if code or places is None:
         pattern = _pattern(loc.decimal_formats[None].pattern, low, high)
-        return f"{format_decimal(_exact(value), format=pattern, locale=loc).translate(_SPACES)} {currency}"
+        with localcontext(_CONTEXT):
+            return f"{format_decimal(_exact(value), format=pattern, locale=loc).translate(_SPACES)} {currency}"
     pattern = _pattern(loc.currency_formats["standard"].pattern, low, high)
-    text = format_currency(_exact(value), currency, format=pattern, locale=loc, currency_digits=False)
+    with localcontext(_CONTEXT):
+        text = format_currency(_exact(value), currency, format=pattern, locale=loc, currency_digits=False)
     text = text.translate(_SPACES)
     return re.sub(r"(?<=[A-Za-z])(?=[-\d])|(?<=\d)(?=[A-Za-z])", " ", text)  # 'EUR97' -> 'EUR 97'
 
