@@ -284,6 +284,11 @@ def test_scheduled_jobs_run_are_recorded_and_retried(http, binance):
     model = learning["detail"]["models"][0]
     assert model["symbol"] == "BTC/USDT" and (model["trained"] is True or model["reason"])
     assert "BTC/USDT 1d" in learning["detail"]["outcomes"]
+    if model["trained"]:  # the new version and its calibration are reported
+        versions = http.get("/council/reports/models", params={"symbol": "BTC/USDT"}).json()["data"]
+        assert versions[0]["version"] == model["version"]
+        calibration = versions[0]["calibration"]
+        assert 0 <= calibration["brier"] <= 1 and sum(b["count"] for b in calibration["bins"]) == calibration["samples"]
     binance.fail(503, times=1000)  # the exchange down: the monitor fails, is retried, and says why
     try:
         failed = http.post("/council/reports/jobs/monitor/run").json()

@@ -193,6 +193,29 @@ async def summary(principal: PrincipalDep, council: ServiceDep):
     return {"portfolio": await council.portfolio(user), "decisions": await council.stats(user)}
 
 
+@router.get("/reports/models")
+async def models_report(_principal: PrincipalDep, council: ServiceDep,
+                        symbol: str | None = Query(default=None, max_length=20),
+                        limit: int = Query(default=20, ge=1, le=100)):
+    """The ensemble's stored versions, newest first, with their walk-forward calibration
+    (accuracy against the majority, Brier score against the base rate, reliability bins)."""
+    from sqlalchemy import select
+
+    from hilo.packs.council.models import ModelVersion
+
+    q = select(ModelVersion.symbol, ModelVersion.timeframe, ModelVersion.version, ModelVersion.trained_at,
+               ModelVersion.train_end, ModelVersion.samples, ModelVersion.metrics)
+    if symbol:
+        q = q.where(ModelVersion.symbol == symbol.upper())
+    q = q.order_by(ModelVersion.trained_at.desc(), ModelVersion.id.desc()).limit(limit)
+    async with council.db.sessionmaker() as session:
+        rows = (await session.execute(q)).all()
+    return {"object": "list", "data": [
+        {"symbol": r.symbol, "timeframe": r.timeframe, "version": r.version, "trained_at": r.trained_at,
+         "train_end_ms": r.train_end, "samples": r.samples, "calibration": (r.metrics or {}).get("walk_forward"),
+         "holdout_accuracy": (r.metrics or {}).get("holdout_accuracy")} for r in rows]}
+
+
 @router.get("/reports/audit")
 async def audit_report(_admin: AdminDep, council: ServiceDep):
     """Walk the append-only audit chain: ``ok`` or where it breaks."""
