@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 BUY, SELL, HOLD = "BUY", "SELL", "HOLD"
 ACTIONS = (BUY, SELL, HOLD)
 
@@ -171,3 +173,20 @@ def validate_weights(weights: dict[str, Any] | None) -> dict[str, float]:
     if sum(merged.values()) <= 0:
         raise CouncilInputError("assistant_weights: at least one member needs a weight above 0")
     return merged
+
+
+def jsonable(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become None, numpy scalars plain numbers (JSON columns and
+    strict JSON reject the rest)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

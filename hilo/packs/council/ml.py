@@ -62,6 +62,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from threadpoolctl import ThreadpoolController
 
 from hilo.packs.council import features as feature_mod
+from hilo.packs.council.core import jsonable
 from hilo.packs.council.frame import MarketFrame
 from hilo.packs.council.models import ModelVersion
 
@@ -292,7 +293,7 @@ class Ensemble:
         """A blob for ``ModelVersion.blob``: magic, a JSON header (versions, features), the pickle."""
         buf = io.BytesIO()
         joblib.dump(self, buf, compress=3)
-        head = json.dumps(_jsonable(self.header()), sort_keys=True).encode()
+        head = json.dumps(jsonable(self.header()), sort_keys=True).encode()
         return BLOB_MAGIC + struct.pack(">I", len(head)) + head + buf.getvalue()
 
     @staticmethod
@@ -486,22 +487,6 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _jsonable(value: Any) -> Any:
-    """NaN and infinities become None, numpy scalars plain numbers: JSON columns reject the rest."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 # --- live use of a stored model ------------------------------------------------------------
 
 def predict_frame(frame: MarketFrame, ensemble: Ensemble, *, sentiment: dict[str, Any] | None = None,
@@ -557,7 +542,7 @@ async def save_version(session: AsyncSession, symbol: str, timeframe: str, ensem
     version = int(current or 0) + 1
     session.add(ModelVersion(symbol=symbol, timeframe=timeframe, version=version, trained_at=int(time.time()),
                              train_end=int(ensemble.meta.get("train_end_ms") or 0), samples=ensemble.samples,
-                             metrics=_jsonable(dict(metrics)), blob=ensemble.to_bytes()))
+                             metrics=jsonable(dict(metrics)), blob=ensemble.to_bytes()))
     await session.flush()
     return version
 
@@ -620,6 +605,6 @@ async def retrain(session: AsyncSession, frame: MarketFrame, *, horizon: int | N
                "holdout_accuracy": ensemble.holdout_accuracy, "train_start_ms": ensemble.meta["train_start_ms"],
                "train_end_ms": ensemble.meta["train_end_ms"], "sklearn": sklearn.__version__,
                "walk_forward": calibration(wf, frame)}
-    metrics = _jsonable(metrics)
+    metrics = jsonable(metrics)
     metrics["version"] = await save_version(session, frame.symbol, frame.timeframe, ensemble, metrics)
     return metrics

@@ -31,7 +31,7 @@ from hilo.packs.council.backtest import (
     BacktestResult,
     Run,
 )
-from hilo.packs.council.core import BUY, HOLD, SELL
+from hilo.packs.council.core import BUY, HOLD, SELL, jsonable
 
 SCHEMA = "hilo.council.backtest/1"
 MAX_POINTS = 1000
@@ -39,22 +39,6 @@ HTML_ROWS = 300  # decisions and trades listed in the page (the JSON has them al
 
 
 # --- JSON -------------------------------------------------------------------------------------
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become null, numpy scalars plain numbers."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
 
 def code_version() -> dict[str, Any]:
     """hilo's version and, when run from a git checkout, the commit (and whether it was edited)."""
@@ -106,7 +90,7 @@ def to_json(result: BacktestResult, *, max_points: int = MAX_POINTS) -> dict[str
     for name, run in result.baselines.items():
         equity[name] = run.equity[idx].tolist()
     index = frame.bars.index
-    head = _clean({
+    head = jsonable({
         "schema": SCHEMA,
         "data": {"source": result.source, "symbol": frame.symbol, "timeframe": frame.timeframe,
                  "bars": len(frame), "start": index[0].isoformat(), "end": index[-1].isoformat(),
@@ -136,7 +120,7 @@ def dumps(data: dict[str, Any]) -> str:
     try:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError:
-        return json.dumps(_clean(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return json.dumps(jsonable(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def write_json(result: BacktestResult, path: str | Path, *, max_points: int = MAX_POINTS) -> dict[str, Any]:

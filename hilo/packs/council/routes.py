@@ -248,8 +248,9 @@ async def run_job(job: str, _admin: AdminDep, request: Request):
 async def put_keys(body: KeysIn, principal: PrincipalDep, council: ServiceDep):
     """Store the user's exchange keys, encrypted with HILO_COUNCIL_SECRET_KEY; never returned."""
     from hilo.packs.council import keys
+    from hilo.packs.council.service import secret_key
 
-    secret = council.settings.secret_key.get_secret_value() if council.settings.secret_key else None
+    secret = secret_key(council.settings)
     async with council.db.sessionmaker() as session:
         try:
             await keys.store_keys(session, exchange=body.exchange.lower(), api_key=body.api_key, secret=body.secret,

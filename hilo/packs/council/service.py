@@ -42,7 +42,6 @@ from hilo.packs.council.consensus import ESCALATE, EXECUTE, DeterministicCouncil
 from hilo.packs.council.core import (
     BUY,
     ROLES,
-    Analysis,
     CouncilInputError,
     Decision,
     PortfolioState,
@@ -50,7 +49,7 @@ from hilo.packs.council.core import (
     Snapshot,
     validate_weights,
 )
-from hilo.packs.council.exchange import CcxtExchange, MarketDataError, timeframe_ms
+from hilo.packs.council.exchange import CcxtExchange, MarketDataError
 from hilo.packs.council.frame import MarketFrame
 from hilo.packs.council.members import MODEL_ROLES, ModelCouncil, RoleAssistant
 from hilo.packs.council.models import (
@@ -501,7 +500,7 @@ class CouncilService:
 
             async with self.db.sessionmaker() as session:
                 keys = await keys_mod.load_keys(session, exchange=self.exchange_name,
-                                                secret_key=_secret(self.settings), user_id=user)
+                                                secret_key=secret_key(self.settings), user_id=user)
         try:
             broker = broker_for(mode, live_enabled=self.settings.live_trading, keys=keys,
                                 exchange=self.exchange_name, fee_bps=self.settings.fee_bps,
@@ -725,12 +724,8 @@ def _today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-def _secret(settings: CouncilSettings) -> str | None:
+def secret_key(settings: CouncilSettings) -> str | None:
     return settings.secret_key.get_secret_value() if settings.secret_key else None
 
 
-def timeframe_seconds(timeframe: str) -> float:
-    return timeframe_ms(timeframe) / 1000
-
-
-__all__ = ["CouncilService", "bus_key", "user_key", "Analysis"]
+__all__ = ["CouncilService", "bus_key", "user_key"]
