@@ -301,7 +301,7 @@ async def stream(ws: WebSocket):
         return
     user = user_key(principal.user_id)
     await ws.accept()
-    queue = app.state.bus.subscribe(bus_key(user))
+    queue = await app.state.bus.subscribe(bus_key(user))
     await ws.send_json({"type": "connection", "user_id": user})
 
     async def forward() -> None:
