@@ -9,6 +9,7 @@ this module's, so that the Redis test can restart it without touching the machin
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 
@@ -17,7 +18,7 @@ import pytest
 from openai import OpenAI
 
 from hilo.migrations import upgrade
-from hilo.testing.cluster import Cluster, PrivateRedis, wait_for
+from hilo.testing.cluster import Cluster, PrivatePostgres, PrivateRedis, wait_for
 from hilo.testing.fake_openai import FakeOpenAIServer
 from hilo.testing.webhook_receiver import WebhookReceiver
 from tests.conftest import PG_URL
@@ -209,3 +210,45 @@ def test_a_replica_restarted_during_a_stream_leaves_a_run_the_client_can_read(cl
     messages = other.beta.threads.messages.list(thread.id, order="asc").data
     assert messages[-1].content[0].text.value == "la respuesta llega igual"
     assert messages[-1].run_id == run_id
+
+
+@pytest.fixture
+def private_pg():
+    try:
+        server = PrivatePostgres().init().start()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot run a private PostgreSQL here: {exc}")
+    yield server
+    server.close()
+
+
+def test_postgresql_restarted_answers_503_meanwhile_and_recovers_by_itself(private_pg, redis, model, tmp_path):
+    upgrade(private_pg.url)
+    model.reset()
+    env = {"HILO_LLM_PROVIDER": "openai", "HILO_LLM_BASE_URL": model.base_url, "HILO_LLM_API_KEY": "sk-fake",
+           "HILO_LLM_MODEL": "fake-model", "HILO_PACKS": "none", "HILO_RUN_LEASE_S": str(LEASE_S),
+           "HILO_REDIS_PREFIX": f"t{time.monotonic_ns()}"}
+    with Cluster(private_pg.url, redis.url, env, data_dir=tmp_path / "data") as cluster:
+        replica = cluster.replica()
+        cluster.worker()
+        client = sdk(replica)
+        assistant_id = assistant(client)
+        names, text, _ = streamed(client, assistant_id, "antes")
+        assert text == "echo: antes"
+
+        private_pg.stop()
+        with httpx.Client(base_url=replica.url, timeout=10) as http:
+            down = http.get("/v1/assistants")
+            assert down.status_code == 503, down.text
+            assert down.headers["retry-after"] == "2"
+            assert down.json()["error"]["code"] == "database_unavailable"
+            assert "sk-fake" not in down.text and "postgres" not in down.text.lower()
+            created = http.post("/v1/threads", json={})
+            assert created.status_code == 503
+        private_pg.start()
+
+        # Every pooled connection died with the server: the first requests after it is back succeed.
+        names, text, _ = wait_for(lambda: streamed(client, assistant_id, "después"), 20, "a turn after the restart")
+        assert text == "echo: después" and names[-1] == "thread.run.completed"
+        for _ in range(5):
+            assert client.beta.assistants.retrieve(assistant_id).id == assistant_id
