@@ -54,6 +54,7 @@ class RedisBus:
         self._readers: dict[asyncio.Queue[Event], _Reader] = {}
         self._outbox: asyncio.Queue[tuple[str, str, bytes] | asyncio.Future] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
+        self._reading: set[asyncio.Task] = set()  # reader tasks, also those leaving after an unsubscribe
 
     def key(self, run_id: str) -> str:
         return f"{self.prefix}:ev:{run_id}"
@@ -70,10 +71,10 @@ class RedisBus:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-        for reader in list(self._readers.values()):
-            reader.stopped = True
-            if reader.task is not None:
-                reader.task.cancel()
+        tasks = list(self._reading)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.redis.aclose()
 
     # ------------------------------------------------------------------ publishing
@@ -146,6 +147,8 @@ class RedisBus:
         reader = _Reader(queue)
         self._readers[queue] = reader
         reader.task = asyncio.create_task(self._read(run_id, start, reader), name=f"bus:read:{run_id}")
+        self._reading.add(reader.task)
+        reader.task.add_done_callback(self._reading.discard)
         return queue
 
     def unsubscribe(self, run_id: str, queue: asyncio.Queue[Event]) -> None:

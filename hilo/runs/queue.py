@@ -30,7 +30,7 @@ import time
 from typing import Any
 
 from saq import Queue, Worker
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hilo.kit.bus import EventBus
@@ -39,11 +39,33 @@ from hilo.runs.executor import LocalExecutor
 from hilo.runs.models import Run, RunLease
 
 log = logging.getLogger("hilo.queue")
+# saq logs every job it enqueues and processes at INFO, with the job's repr: two lines per turn.
+logging.getLogger("saq").setLevel(logging.WARNING)
 
 JOB = "execute_run"
 REQUEUE_EVERY_S = 2.0  # how often a process looks for queued runs whose job Redis lost
 LOST = ("The worker executing this run stopped before it finished (its lease of {lease:g} s ran out); "
         "send the message again.")
+
+
+_LEASES = RunLease.__table__
+_CLAIM = insert(_LEASES)
+_QUEUED = select(Run.__table__.c.id).where(Run.__table__.c.id == bindparam("b_id"),
+                                           Run.__table__.c.status == "queued")
+_RELEASE = delete(_LEASES).where(_LEASES.c.run_id == bindparam("b_id"), _LEASES.c.owner == bindparam("b_owner"))
+
+
+class _NotQueued(Exception):
+    pass
+
+
+def _duplicate(exc: BaseException) -> bool:
+    """A primary-key violation, from SQLite or asyncpg (the hot path runs on the drivers)."""
+    import sqlite3
+
+    import asyncpg
+
+    return isinstance(exc, (IntegrityError, sqlite3.IntegrityError, asyncpg.UniqueViolationError))
 
 
 def _ms() -> int:
@@ -138,25 +160,24 @@ class QueueExecutor:
         """Take the run's lease; True when the run is ours and still ``queued``."""
         at = _ms()
         try:
-            async with self.db.sessionmaker() as session:
-                await session.execute(insert(RunLease).values(
-                    run_id=run_id, owner=self.owner, until_ms=at + int(self.lease_s * 1000), claimed_at=at))
-                status = await session.scalar(select(Run.status).where(Run.id == run_id))
-                if status != "queued":
-                    await session.rollback()
-                    return False
-                await session.commit()
-                return True
-        except IntegrityError:  # another worker holds it
+            async with self.db.hot.unit() as unit:
+                await unit.execute(_CLAIM, {"run_id": run_id, "owner": self.owner,
+                                            "until_ms": at + int(self.lease_s * 1000), "claimed_at": at})
+                if await unit.fetch(_QUEUED, {"b_id": run_id}):
+                    return True
+                raise _NotQueued
+        except _NotQueued:  # ended or cancelled meanwhile: the insert was rolled back
             return False
+        except Exception as exc:
+            if _duplicate(exc):  # another worker holds it
+                return False
+            raise
 
     async def release(self, run_id: str) -> None:
         for attempt in range(10):
             try:
-                async with self.db.sessionmaker() as session:
-                    await session.execute(delete(RunLease).where(RunLease.run_id == run_id,
-                                                                 RunLease.owner == self.owner))
-                    await session.commit()
+                async with self.db.hot.connection() as conn:
+                    await conn.execute(_RELEASE, {"b_id": run_id, "b_owner": self.owner})
                 return
             except Exception:  # the database restarting: the lease must not outlive the run
                 await asyncio.sleep(0.5 * (attempt + 1))
