@@ -229,6 +229,15 @@ class QueueExecutor:
                 log.info("run %s was queued with no job in Redis: enqueued again", run_id)
         return len(waiting)
 
+    async def health(self) -> dict[str, Any]:
+        """Redis answers; jobs waiting and running; the workers seen in the last minute."""
+        info = await self.queue.info()
+        waiting, oldest = await self.depth()
+        workers = len(info.get("workers") or {})
+        return {"ok": workers > 0, "queued_jobs": info.get("queued", 0), "active_jobs": info.get("active", 0),
+                "oldest_queued_run_s": round(oldest, 1), "workers": workers,
+                "detail": "no worker consumes the queue" if not workers else f"{workers} worker(s)"}
+
     async def depth(self) -> tuple[int, float]:
         """Jobs waiting, and the age in seconds of the oldest queued run."""
         waiting = await self.queue.count("queued")

@@ -252,3 +252,17 @@ def test_postgresql_restarted_answers_503_meanwhile_and_recovers_by_itself(priva
         assert text == "echo: después" and names[-1] == "thread.run.completed"
         for _ in range(5):
             assert client.beta.assistants.retrieve(assistant_id).id == assistant_id
+
+
+def test_readiness_reports_the_queue_and_its_workers(cluster):
+    replica = cluster.replica()
+    with httpx.Client(base_url=replica.url, timeout=10) as http:
+        alone = http.get("/health/ready")
+        assert alone.status_code == 503  # nothing would execute its runs
+        assert alone.json()["checks"]["queue"] == {"ok": False, "queued_jobs": 0, "active_jobs": 0,
+                                                   "oldest_queued_run_s": 0.0, "workers": 0,
+                                                   "detail": "no worker consumes the queue"}
+        cluster.worker()
+        ready = wait_for(lambda: (r := http.get("/health/ready")).json()["checks"]["queue"]["ok"] and r, 20,
+                         "the worker to be seen")
+        assert ready.json()["checks"]["queue"]["workers"] == 1
