@@ -30,8 +30,7 @@ import time
 from typing import Any
 
 from saq import Queue, Worker
-from sqlalchemy import bindparam, delete, exists, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import BigInteger, String, bindparam, delete, exists, select, update
 
 from hilo.kit.bus import EventBus
 from hilo.kit.db.session import Database
@@ -49,23 +48,24 @@ LOST = ("The worker executing this run stopped before it finished (its lease of 
 
 
 _LEASES = RunLease.__table__
-_CLAIM = insert(_LEASES)
-_QUEUED = select(Run.__table__.c.id).where(Run.__table__.c.id == bindparam("b_id"),
-                                           Run.__table__.c.status == "queued")
+_RUNS = Run.__table__
 _RELEASE = delete(_LEASES).where(_LEASES.c.run_id == bindparam("b_id"), _LEASES.c.owner == bindparam("b_owner"))
+_CLAIMS: dict[str, Any] = {}
 
 
-class _NotQueued(Exception):
-    pass
+def _claim_statement(dialect: str):
+    """The claim, built once per dialect (the hot path keys its compiled form by identity)."""
+    statement = _CLAIMS.get(dialect)
+    if statement is None:
+        from sqlalchemy.dialects import postgresql, sqlite
 
-
-def _duplicate(exc: BaseException) -> bool:
-    """A primary-key violation, from SQLite or asyncpg (the hot path runs on the drivers)."""
-    import sqlite3
-
-    import asyncpg
-
-    return isinstance(exc, (IntegrityError, sqlite3.IntegrityError, asyncpg.UniqueViolationError))
+        make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        source = select(_RUNS.c.id, bindparam("b_owner", type_=String), bindparam("b_until", type_=BigInteger),
+                        bindparam("b_at", type_=BigInteger)).where(_RUNS.c.id == bindparam("b_id"),
+                                                                    _RUNS.c.status == "queued")
+        statement = _CLAIMS[dialect] = make(_LEASES).from_select(
+            ["run_id", "owner", "until_ms", "claimed_at"], source).on_conflict_do_nothing(index_elements=["run_id"])
+    return statement
 
 
 def _ms() -> int:
@@ -157,21 +157,14 @@ class QueueExecutor:
         return "done"
 
     async def claim(self, run_id: str) -> bool:
-        """Take the run's lease; True when the run is ours and still ``queued``."""
+        """Take the run's lease; True when the run is ours and still ``queued``. One statement:
+        ``INSERT INTO run_leases SELECT ... FROM runs WHERE id = ? AND status = 'queued'
+        ON CONFLICT DO NOTHING`` (a row inserted: claimed)."""
         at = _ms()
-        try:
-            async with self.db.hot.unit() as unit:
-                await unit.execute(_CLAIM, {"run_id": run_id, "owner": self.owner,
-                                            "until_ms": at + int(self.lease_s * 1000), "claimed_at": at})
-                if await unit.fetch(_QUEUED, {"b_id": run_id}):
-                    return True
-                raise _NotQueued
-        except _NotQueued:  # ended or cancelled meanwhile: the insert was rolled back
-            return False
-        except Exception as exc:
-            if _duplicate(exc):  # another worker holds it
-                return False
-            raise
+        async with self.db.hot.connection() as conn:
+            claimed = await conn.execute(_claim_statement(self.db.hot.dialect.name), {
+                "b_id": run_id, "b_owner": self.owner, "b_until": at + int(self.lease_s * 1000), "b_at": at})
+        return claimed == 1
 
     async def release(self, run_id: str) -> None:
         for attempt in range(10):
