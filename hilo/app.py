@@ -21,6 +21,7 @@ from hilo.api import (
     files,
     health,
     messages,
+    metrics,
     openapi,
     runs,
     threads,
@@ -34,6 +35,9 @@ from hilo.identity.service import AuthService
 from hilo.kit.bus import LocalBus
 from hilo.kit.config import Settings, get_settings
 from hilo.kit.db.session import Database
+from hilo.kit.observe import metrics as observed
+from hilo.kit.observe import tracing
+from hilo.kit.observe.asgi import ObserveMiddleware
 from hilo.knowledge.ingest import Ingestor
 from hilo.packs import Pack, loader
 from hilo.providers.registry import Providers
@@ -58,10 +62,13 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
     tools.register_kind(FileSearchKind())  # the built-in retrieval tool (hilo.knowledge)
     loader.register_tools(packs, tools)
     webhook_events.register(event for pack in packs for event in pack.events)
+    tracing.configure(settings.otel_endpoint)  # on only with an OTLP endpoint; process-wide
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         db = Database(settings.database_url, settings.db_pool_size)
+        if tracing.ON:
+            tracing.instrument_engine(db.engine)  # SQLAlchemy's statements; hot SQL traces itself
         tools.policy = ToolPolicy(db, ttl=settings.auth_cache_s)
         bus = LocalBus()
         providers = Providers(settings, tools)
@@ -74,6 +81,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
         app.state.runs = RunService(store, engine, bus, settings, tools)
         started = await loader.start(db, packs, tools, providers.guided, settings)
         app.state.pack_assistants, app.state.channel_assistants = started.assistants, started.channels
+        observed.name_assistants(started.assistants)  # metrics label them <pack>/<key>
         if providers.default_kind in ("guided", "openai"):
             await providers.guided.warm()
         if settings.recover_on_start:
@@ -109,6 +117,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
             await close_transcription()  # the endpoint's SDK clients of this event loop
             await app.state.auth.aclose()  # the rate limiter's Redis pool
             await db.dispose()
+            observed.process_exited()  # multiprocess mode: this worker's live gauges go
 
     # check_inputs comes first on every route: before the /v1 guard looks up a path's ids.
     app = FastAPI(title="hilo", version=__version__, lifespan=lifespan, dependencies=[Depends(check_inputs)],
@@ -120,6 +129,8 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
     app.state.auth = AuthService(settings)  # validates HILO_AUTH / HILO_JWT_* now, not on a request
     app.state.auth.announce()
     app.include_router(health.router)
+    if settings.metrics:
+        app.include_router(metrics.router)  # GET /metrics (HILO_METRICS_TOKEN guards it when set)
     # The turn route first: routes are matched in order, and it is the busiest.
     for module in (runs, messages, threads, assistants, files, vector_stores, audio):
         app.include_router(module.router, dependencies=[Depends(v1_guard)])  # auth, rate limit, owners
@@ -131,6 +142,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
             app.include_router(router)
     openapi.install(app, channels.ENVELOPE_SCHEMAS)  # error responses as hilo answers them; links
     app.add_middleware(RequestLimits, settings=settings, envelopes=channels.ENVELOPES)
+    app.add_middleware(ObserveMiddleware)  # outermost: request id (and span) even for a 413
     return app
 
 

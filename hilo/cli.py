@@ -18,7 +18,9 @@ app = typer.Typer(help="hilo: a self-hosted assistant server (OpenAI Assistants 
 
 
 def _log(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from hilo.kit.observe import logs
+
+    logs.configure(level, get_settings().log_format)  # HILO_LOG_FORMAT: text | json
 
 
 @app.command()
@@ -365,6 +367,7 @@ def serve(
     from hilo.app import create_app
     from hilo.kit.bus import LocalBus
     from hilo.kit.db.session import Database
+    from hilo.kit.observe import logs
     from hilo.migrations import upgrade
     from hilo.providers.registry import Providers
     from hilo.runs.engine import RunEngine
@@ -376,6 +379,7 @@ def serve(
     port = port or settings.port
     upgrade(settings.database_url)
     if workers > 1:
+        _shared_metrics_dir()
         # Recover once here; workers must not fail each other's fresh runs.
         async def _recover() -> int:
             db = Database(settings.database_url)
@@ -392,6 +396,7 @@ def serve(
     config = uvicorn.Config(
         "hilo.app:create_app" if workers > 1 else create_app(settings),
         factory=workers > 1, workers=workers, log_level=settings.log_level.lower(),
+        log_config=logs.config(settings.log_level, settings.log_format),
         proxy_headers=True, timeout_graceful_shutdown=5, **channels.server_options(settings),
     )
     if workers > 1:
@@ -400,6 +405,22 @@ def serve(
         Multiprocess(config, sockets=[sock]).run()
     else:
         uvicorn.Server(config).run(sockets=[sock])
+
+
+def _shared_metrics_dir() -> None:
+    """Several workers: their metrics add up through files in PROMETHEUS_MULTIPROC_DIR (a fresh
+    directory, removed at exit, unless the operator set one). Set before any worker starts."""
+    from hilo.kit.observe.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="hilo-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    atexit.register(shutil.rmtree, path, True)
 
 
 def _pack_commands() -> None:
