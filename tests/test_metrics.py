@@ -131,9 +131,11 @@ def test_the_metrics_server_of_a_process_without_http():
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(url, timeout=5)
         assert refused.value.code == 401
+        refused.value.close()
         metrics.set_queue("runs", 7, 1.5)
         request = urllib.request.Request(url, headers={"Authorization": "Bearer worker-token"})
-        body = urllib.request.urlopen(request, timeout=5).read().decode()
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body = response.read().decode()
         found = samples(body)
         assert value(found, "hilo_queue_depth", queue="runs") == 7
         assert value(found, "hilo_queue_oldest_age_seconds", queue="runs") == 1.5
