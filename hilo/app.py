@@ -6,6 +6,7 @@ the HTTP endpoints, the channels, the webhooks and the enabled packs.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from contextlib import asynccontextmanager
 
@@ -118,11 +119,13 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
             await app.state.auth.aclose()  # the rate limiter's Redis pool
             await db.dispose()
             observed.process_exited()  # multiprocess mode: this worker's live gauges go
+            if tracing.ON:
+                tracing.flush()
 
     # check_inputs comes first on every route: before the /v1 guard looks up a path's ids.
     app = FastAPI(title="hilo", version=__version__, lifespan=lifespan, dependencies=[Depends(check_inputs)],
                   description="A self-hosted assistant server speaking the OpenAI Assistants API v2.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, **_no_native_telemetry())
     errors.install(app)
     docs.install(app)  # /docs and /redoc from installed assets, no CDN
     app.state.settings = settings
@@ -144,6 +147,15 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
     app.add_middleware(RequestLimits, settings=settings, envelopes=channels.ENVELOPES)
     app.add_middleware(ObserveMiddleware)  # outermost: request id (and span) even for a 413
     return app
+
+
+def _no_native_telemetry() -> dict:
+    """FastAPI (0.16x) traces requests itself once a tracer provider is set: hilo's own request
+    span (hilo.kit.observe.asgi, outermost, on any FastAPI version) is the one, so FastAPI's
+    would only duplicate it."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
 __all__ = ["create_app"]

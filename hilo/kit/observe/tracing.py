@@ -51,8 +51,9 @@ def _sdk_provider(service_name: str) -> Any:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
-    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES still override it
-    return TracerProvider(resource=Resource.create({"service.name": service_name}))
+    # OTEL_SERVICE_NAME (or service.name in OTEL_RESOURCE_ATTRIBUTES) names it instead
+    named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    return TracerProvider(resource=Resource.create({} if named else {"service.name": service_name}))
 
 
 def enable(provider: Any = None, processor: Any = None, service_name: str = "hilo") -> Any:
@@ -78,9 +79,10 @@ def disable() -> None:
         provider.force_flush()
 
 
-def shutdown() -> None:
+def flush() -> None:
+    """Export the spans still buffered (a process stopping)."""
     if _provider is not None:
-        _provider.shutdown()
+        _provider.force_flush()
 
 
 def tracer() -> Any:
@@ -159,11 +161,14 @@ def run_span(run_id: str, thread_id: str | None, assistant: str, traceparent_: s
 
 # ---------------------------------------------------------------------- SQL round trips
 def db_span(statement: str, system: str) -> Any:
-    """A client span for one SQL round trip (the caller ends it); only when :data:`ON`."""
-    from opentelemetry.trace import SpanKind
+    """A client span for one SQL round trip (the caller ends it); only when :data:`ON`. Outside
+    any trace (the sweeper's polls) a non-recording span: no trace of its own for each poll."""
+    from opentelemetry import trace
 
+    if not trace.get_current_span().get_span_context().is_valid:
+        return trace.INVALID_SPAN  # a background sweep, not part of a request or run: no root span
     operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
-    return _tracer.start_span(f"db {operation}", kind=SpanKind.CLIENT,
+    return _tracer.start_span(f"db {operation}", kind=trace.SpanKind.CLIENT,
                               attributes={"db.system": system, "db.statement": statement[:2000]})
 
 
@@ -203,4 +208,4 @@ def instrument_engine(engine: Any) -> None:
 
 
 __all__ = ["ON", "configure", "continued", "db_span", "disable", "enable", "endpoint_configured", "extract",
-           "extract_headers", "instrument_engine", "run_span", "shutdown", "span", "traceparent", "tracer"]
+           "extract_headers", "flush", "instrument_engine", "run_span", "span", "traceparent", "tracer"]
