@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,6 @@ import httpx
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-import shortcut  # noqa: E402
 import turns  # noqa: E402
 from turns import PY, RESULTS, Cpu, Proc, clean_env, git, load, log, machine, sdk  # noqa: E402
 
@@ -154,7 +152,7 @@ def main() -> None:
         "server_cpu_ms_per_turn": per_turn, "turns_per_s": rates, "median_cpu_ms_per_turn": med,
         "metrics_added_ms_per_turn": round(med["metrics"] - med["baseline"], 3),
         "tracing_added_ms_per_turn": round(med["tracing"] - med["metrics"], 3),
-        "otlp_bytes_exported": _Sink.spans_bytes, "hilo": shortcut.hilo_version(),
+        "otlp_bytes_exported": _Sink.spans_bytes, "source": "git archive snapshots of both commits",
     }
     (RESULTS / f"observe-{args.db}.json").write_text(json.dumps(out, indent=2) + "\n")
     m = out["machine"]
