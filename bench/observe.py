@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,20 @@ def start_hilo(name: str, src: Path, db: str, tmp: Path, upstream: Proc, extra: 
     return hilo.start_ready()
 
 
+def settle(servers: dict[str, Proc], limit_s: float = 300.0) -> None:
+    """Wait until every server is idle (< 5 % of a core over 2 s): the first start of the shipped
+    packs embeds their documents in the background, which would land in the first loads."""
+    deadline = time.monotonic() + limit_s
+    cpus = {name: Cpu(server=hilo.proc.pid) for name, hilo in servers.items()}
+    while time.monotonic() < deadline:
+        before = {name: cpu.snap() for name, cpu in cpus.items()}
+        time.sleep(2.0)
+        busy = {name: Cpu.delta(before[name], cpu.snap())["server"] / 2.0 for name, cpu in cpus.items()}
+        if max(busy.values()) < 0.05:
+            return
+        log("  waiting for idle servers: " + ", ".join(f"{n} {100 * b:.0f} %" for n, b in busy.items()))
+
+
 async def _pg(sql: str) -> None:
     import asyncpg
 
@@ -120,6 +135,7 @@ def main() -> None:
                     asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{turns.PG_DB}_{name}" WITH (FORCE)'))
                     asyncio.run(_pg(f'CREATE DATABASE "{turns.PG_DB}_{name}"'))
                 servers[name] = start_hilo(name, src[name], args.db, tmp, upstream, extra[name])
+            settle(servers)
             assistants = {}
             for name, hilo in servers.items():
                 with sdk(hilo.url) as oa:
