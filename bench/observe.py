@@ -6,6 +6,9 @@
 Three ``hilo serve`` processes run side by side (each its own database), all from ``git archive``
 snapshots, answering through hilo's ``openai`` provider from bench/fake_upstream.py:
 
+All three run with ``HILO_PACKS=--packs`` (default ``none``: the turn path is the same, and the
+shipped packs' first start embeds documents for minutes on a loaded 2-core machine).
+
 * ``baseline``: ``--baseline`` (default: the merge base with ``main``), hilo before the
   observability code: no metric hooks, no request-id middleware;
 * ``metrics``: HEAD as shipped: every hook counting, ``/metrics`` served (scraped once per
@@ -67,17 +70,22 @@ def snapshot(rev: str, into: Path) -> Path:
     return into
 
 
-def start_hilo(name: str, src: Path, db: str, tmp: Path, upstream: Proc, extra: dict[str, str]) -> Proc:
+def start_hilo(name: str, src: Path, db: str, tmp: Path, upstream: Proc, extra: dict[str, str], packs: str) -> Proc:
     env = clean_env(str(src))
     env.update({"HILO_DATA_DIR": str(tmp / f"data-{name}"), "HILO_LLM_PROVIDER": "openai",
                 "HILO_LLM_BASE_URL": f"{upstream.url}/v1", "HILO_LLM_API_KEY": "bench",
-                "HILO_LLM_MODEL": "bench-model", **extra})
+                "HILO_LLM_MODEL": "bench-model", "HILO_PACKS": packs, **extra})
     if db == "sqlite":
         env["HILO_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp / f'{name}.db'}"
     else:
         env["HILO_DATABASE_URL"] = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{turns.PG_DB}_{name}"
     hilo = Proc(name, [str(Path(PY).parent / "hilo"), "serve", "--host", "127.0.0.1"], env, "/health", cwd=tmp)
-    return hilo.start_ready()
+    hilo.start()
+    if not hilo.wait_ready(timeout=600):  # a loaded machine starts slowly
+        tail = hilo.log_tail()
+        hilo.stop()
+        raise RuntimeError(f"{name} did not start:\n{tail}")
+    return hilo
 
 
 def settle(servers: dict[str, Proc], limit_s: float = 300.0) -> None:
@@ -112,6 +120,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--packs", default="none", help="HILO_PACKS of the three servers (the hooks' cost does not "
+                        "depend on them; packs that embed documents at first start would load the machine)")
     args = parser.parse_args()
     head = git("rev-parse", "--short", "HEAD")
     base = args.baseline or git("merge-base", "HEAD", "main")[:7]
@@ -134,7 +144,7 @@ def main() -> None:
                 if args.db == "postgresql":
                     asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{turns.PG_DB}_{name}" WITH (FORCE)'))
                     asyncio.run(_pg(f'CREATE DATABASE "{turns.PG_DB}_{name}"'))
-                servers[name] = start_hilo(name, src[name], args.db, tmp, upstream, extra[name])
+                servers[name] = start_hilo(name, src[name], args.db, tmp, upstream, extra[name], args.packs)
             settle(servers)
             assistants = {}
             for name, hilo in servers.items():
@@ -164,7 +174,7 @@ def main() -> None:
     med = {v: round(statistics.median(per_turn[v]), 3) for v in VARIANTS}
     out: dict[str, Any] = {
         "bench": "observe", "date": dt.date.today().isoformat(), "db": args.db, "machine": machine(),
-        "commit": head, "baseline": base, "clients": args.clients, "rounds": args.rounds, "duration_s": args.duration,
+        "commit": head, "baseline": base, "packs": args.packs, "clients": args.clients, "rounds": args.rounds, "duration_s": args.duration,
         "server_cpu_ms_per_turn": per_turn, "turns_per_s": rates, "median_cpu_ms_per_turn": med,
         "metrics_added_ms_per_turn": round(med["metrics"] - med["baseline"], 3),
         "tracing_added_ms_per_turn": round(med["tracing"] - med["metrics"], 3),

@@ -190,3 +190,19 @@ def test_serve_with_two_workers_exposes_the_sum_of_both(database_factory, tmp_pa
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_open_websockets_are_a_gauge(server, client: OpenAI):
+    from websockets.sync.client import connect
+
+    assistant = client.beta.assistants.create(model="scripted/ws-metrics")
+    url = server.url.replace("http://", "ws://") + f"/ws/assistant/?assistant={assistant.id}"
+    before = value(scrape(server.url), "hilo_websockets_open")
+    with connect(url, open_timeout=10) as one, connect(url, open_timeout=10) as two:
+        for ws in (one, two):
+            ws.recv(timeout=10)  # the connection frame
+        assert value(scrape(server.url), "hilo_websockets_open") == before + 2
+    deadline = time.monotonic() + 10
+    while value(scrape(server.url), "hilo_websockets_open") != before:
+        assert time.monotonic() < deadline, "closed WebSockets still counted"
+        time.sleep(0.05)
