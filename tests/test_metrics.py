@@ -21,7 +21,7 @@ from hilo.kit.observe import metrics
 from hilo.testing.server import start_server
 from tests.conftest import make_settings
 
-ID_LIKE = re.compile(r"^(asst|thread|run|msg|call|step|file|vs|user|key)_")
+ID_LIKE = re.compile(r"^(asst|thread|run|msg|call|step|file|vs|user|key|req)_[0-9a-z]{12,}$")  # hilo's ids
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:

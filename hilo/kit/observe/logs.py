@@ -106,9 +106,13 @@ def config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
 
 
 def configure(level: str = "info", fmt: str = "text") -> None:
-    """Configure logging for a process that does not go through uvicorn (the CLI, ``hilo worker``)."""
+    """Configure logging for a process that does not go through uvicorn (the CLI, ``hilo worker``).
+    As :func:`logging.basicConfig`, it leaves a root logger that already has handlers alone (a
+    command run inside another program, e.g. a test runner, keeps that program's logging)."""
     import logging.config
 
+    if logging.getLogger().handlers:
+        return
     logging.config.dictConfig(config(level, fmt))
 
 
