@@ -18,7 +18,9 @@ app = typer.Typer(help="hilo: a self-hosted assistant server (OpenAI Assistants 
 
 
 def _log(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from hilo.kit.observe import logs
+
+    logs.configure(level, get_settings().log_format)  # HILO_LOG_FORMAT: text | json
 
 
 @app.command()
@@ -369,6 +371,7 @@ def serve(
     from hilo.app import create_app
     from hilo.kit.bus import LocalBus
     from hilo.kit.db.session import Database
+    from hilo.kit.observe import logs
     from hilo.migrations import upgrade
     from hilo.providers.registry import Providers
     from hilo.runs.engine import RunEngine
@@ -383,6 +386,8 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     upgrade(settings.database_url)
+    if workers > 1:
+        _shared_metrics_dir()
     if workers > 1 and not scaled_out(settings):
         # Recover once here; workers must not fail each other's fresh runs.
         async def _recover() -> int:
@@ -400,6 +405,7 @@ def serve(
     config = uvicorn.Config(
         "hilo.app:create_app" if workers > 1 else create_app(settings),
         factory=workers > 1, workers=workers, log_level=settings.log_level.lower(),
+        log_config=logs.config(settings.log_level, settings.log_format),
         proxy_headers=True, timeout_graceful_shutdown=5, **channels.server_options(settings),
     )
     if workers > 1:
@@ -408,6 +414,22 @@ def serve(
         Multiprocess(config, sockets=[sock]).run()
     else:
         uvicorn.Server(config).run(sockets=[sock])
+
+
+def _shared_metrics_dir() -> None:
+    """Several workers: their metrics add up through files in PROMETHEUS_MULTIPROC_DIR (a fresh
+    directory, removed at exit, unless the operator set one). Set before any worker starts."""
+    from hilo.kit.observe.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="hilo-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    atexit.register(shutil.rmtree, path, True)
 
 
 @app.command()
@@ -419,6 +441,7 @@ def worker() -> None:
     from types import SimpleNamespace
 
     from hilo import runtime
+    from hilo.kit.observe import metrics, tracing
     from hilo.migrations import upgrade
     from hilo.packs import loader
     from hilo.runtime import scaled_out
@@ -438,12 +461,21 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
-        await runtime.start(state, settings, packs, runtime.make_tools(packs), execute=True, role="worker")
+        tools = runtime.make_tools(packs)
+        tracing.configure(settings.otel_endpoint)
+        await runtime.start(state, settings, packs, tools, execute=True, role="worker")
+        server = None
+        if settings.metrics_port is not None:  # Prometheus scrapes a worker here (it has no HTTP API)
+            server = metrics.start_metrics_server(settings.metrics_port, settings.host, settings.metrics_token)
+            logging.getLogger("hilo").info("worker metrics on http://%s:%d/metrics", settings.host,
+                                           server.server_port)
         try:
             await stopping.wait()
         finally:
             logging.getLogger("hilo").info("worker stopping: runs under way end failed (shutdown)")
             await runtime.stop(state)
+            if server is not None:
+                server.shutdown()
 
     asyncio.run(main())
 

@@ -19,6 +19,8 @@ from hilo.audio import announce as announce_transcription
 from hilo.kit.bus import EventBus, LocalBus
 from hilo.kit.config import Settings
 from hilo.kit.db.session import Database
+from hilo.kit.observe import metrics as observed
+from hilo.kit.observe import tracing
 from hilo.knowledge.ingest import Ingestor
 from hilo.packs import Pack, loader
 from hilo.providers.registry import Providers
@@ -61,6 +63,8 @@ async def start(state: Any, settings: Settings, packs: list[Pack], tools: ToolRe
                 execute: bool = True, role: str = "api") -> None:
     """Build and start every part onto ``state`` (the app's state, or the worker's)."""
     db = Database(settings.database_url, settings.db_pool_size)
+    if tracing.ON:
+        tracing.instrument_engine(db.engine)  # SQLAlchemy's statements; hot SQL traces itself
     tools.policy = ToolPolicy(db, ttl=settings.auth_cache_s)
     bus = make_bus(settings)
     await bus.start()
@@ -82,6 +86,7 @@ async def start(state: Any, settings: Settings, packs: list[Pack], tools: ToolRe
     state.runs = RunService(store, engine, bus, settings, tools)
     started = await loader.start(db, packs, tools, providers.guided, settings)
     state.pack_assistants, state.channel_assistants = started.assistants, started.channels
+    observed.name_assistants(started.assistants)  # metrics label them <pack>/<key>
     if execute and providers.default_kind in ("guided", "openai"):
         await providers.guided.warm()
     if settings.recover_on_start and not queued:
@@ -122,6 +127,9 @@ async def stop(state: Any) -> None:
     await state.providers.aclose()
     await close_transcription()  # the endpoint's SDK clients of this event loop
     await state.db.dispose()
+    observed.process_exited()  # multiprocess mode: this process's live gauges go
+    if tracing.ON:
+        tracing.flush()
 
 
 __all__ = ["make_bus", "make_tools", "scaled_out", "start", "stop"]

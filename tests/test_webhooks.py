@@ -14,6 +14,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from hilo.testing.server import start_server
 from hilo.testing.webhook_receiver import WebhookReceiver
 from tests.conftest import BACKENDS, make_settings
+from tests.test_metrics import scrape, value
 
 FAST = dict(packs="none", webhook_retry_base_s=0.05, webhook_poll_s=0.2, webhook_max_attempts=4)
 
@@ -117,6 +118,7 @@ def test_signed_with_the_standard_webhooks_reference(hilo, receiver):
 def test_retried_with_backoff_until_accepted(hilo, receiver):
     ep = register(hilo, receiver.url, ["run.completed"])
     receiver.fail(500, times=2)
+    before = scrape(hilo.url)
     run = one_run(hilo)
     got = receiver.wait_for(lambda r: len(r) >= 1)
     assert json.loads(got[0][0])["data"]["id"] == run.id
@@ -125,6 +127,10 @@ def test_retried_with_backoff_until_accepted(hilo, receiver):
     assert len(ids) == 1  # the same message id on every attempt, as the spec asks
     rows = wait_deliveries(hilo, ep["id"], lambda rows: rows and rows[0]["status"] == "delivered")
     assert rows[0]["attempts"] == 3 and rows[0]["last_status_code"] == 200 and rows[0]["last_error"] is None
+    after = scrape(hilo.url)  # GET /metrics: two attempts to retry, one delivered
+    for outcome, added in (("retry", 2), ("delivered", 1), ("failed", 0)):
+        assert value(after, "hilo_webhook_deliveries_total", outcome=outcome) == \
+            value(before, "hilo_webhook_deliveries_total", outcome=outcome) + added, outcome
     admin(hilo, "DELETE", f"/admin/webhooks/{ep['id']}")
 
 

@@ -35,6 +35,7 @@ from hilo.identity import Principal
 from hilo.identity.users import user_for_identity
 from hilo.kit.errors import Forbidden, HiloError, NotFound
 from hilo.kit.inputs import text_problem
+from hilo.kit.observe import metrics
 from hilo.threads.active import reset
 
 log = logging.getLogger("hilo.channels.websocket")
@@ -195,6 +196,7 @@ async def serve(scope, receive, send) -> None:
     await send({"type": "websocket.accept"})
     runtime = sock.app.state.channels
     runtime.ws_connections += 1
+    metrics.websocket_opened()
     try:
         bad = next((key for key, value in sock.query.items() if text_problem(key) or text_problem(value)), None)
         if bad is not None:  # as on every HTTP route: a NUL or lone surrogate is refused, not looked up
@@ -220,6 +222,7 @@ async def serve(scope, receive, send) -> None:
         await sock.close(UNAVAILABLE)
     finally:
         runtime.ws_connections -= 1
+        metrics.websocket_closed()
 
 
 async def _handle(sock: Socket, caller: Principal, assistant: common.AssistantRef, frame: dict | None) -> None:

@@ -21,6 +21,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    log_format: str = "text"  # text | json (one JSON object per line, with request/thread/run ids)
+
+    # Observability (hilo.kit.observe): README "Operations: metrics, traces and logs"
+    metrics: bool = True  # GET /metrics (Prometheus text format)
+    metrics_token: str | None = Field(default=None, repr=False)  # set: /metrics needs Bearer <it>
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)  # hilo worker's metrics server
+    otel_endpoint: str | None = None  # OTLP/HTTP collector base URL, e.g. http://127.0.0.1:4318
 
     max_upload_mb: float = 10.0
     # Any other request body (JSON, forms): beyond it 413. Multipart uploads use max_upload_mb.
@@ -130,6 +137,14 @@ class Settings(BaseSettings):
     webhook_poll_s: float = 2.0  # how often a replica looks for due deliveries and endpoint changes
 
     recover_on_start: bool = True
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("text", "json"):
+            raise ValueError("HILO_LOG_FORMAT must be text or json")
+        return value
 
     @field_validator("providers", mode="before")
     @classmethod

@@ -56,6 +56,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from hilo.files.models import File
 from hilo.kit.db.session import Database
 from hilo.kit.ids import new_id
+from hilo.kit.observe import metrics
 from hilo.knowledge import chunking, parsing
 from hilo.knowledge.embeddings import EmbeddingsUnavailable, embeddings_for
 from hilo.knowledge.models import KnowledgeChunk, VectorStore, VectorStoreFile
@@ -269,19 +270,24 @@ class Ingestor:
         CALLER.set(f"ingest:{claim_.vector_store_id}")
         lost = asyncio.Event()
         beat = asyncio.create_task(self._heartbeat(claim_, lost))
+        metrics.ingestion_started()
+        outcome: str | None = None  # completed | failed; None: the file went back or was lost
         try:
             if claim_.attempts > MAX_ATTEMPTS:
                 raise Failure("server_error", f"The file could not be processed after {MAX_ATTEMPTS} attempts.")
             await self._ingest(claim_, lost)
+            outcome = "completed"
         except Lost:
             log.info("ingestion of %s in %s stopped: cancelled, removed or taken over",
                      claim_.file_id, claim_.vector_store_id)
         except Failure as exc:
-            await fail(self.db, claim_, exc.code, exc.message)
+            outcome = "failed" if await fail(self.db, claim_, exc.code, exc.message) else None
         except parsing.UnsupportedFile as exc:
-            await fail(self.db, claim_, "unsupported_file", str(exc) or "This file type is not supported.")
+            if await fail(self.db, claim_, "unsupported_file", str(exc) or "This file type is not supported."):
+                outcome = "failed"
         except parsing.InvalidFile as exc:
-            await fail(self.db, claim_, "invalid_file", str(exc) or "The file could not be read.")
+            if await fail(self.db, claim_, "invalid_file", str(exc) or "The file could not be read."):
+                outcome = "failed"
         except asyncio.CancelledError:  # the process stops: the file goes back, this attempt uncounted
             with contextlib.suppress(Exception):
                 await asyncio.shield(release(self.db, claim_, undo_attempt=True))
@@ -293,8 +299,10 @@ class Ingestor:
                 await release(self.db, claim_, RETRY_S * claim_.attempts)
             else:
                 reason = str(exc) if isinstance(exc, EmbeddingsUnavailable) else type(exc).__name__
-                await fail(self.db, claim_, "server_error", f"The file could not be processed: {reason}.")
+                if await fail(self.db, claim_, "server_error", f"The file could not be processed: {reason}."):
+                    outcome = "failed"
         finally:
+            metrics.ingestion_ended(outcome)
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
 
@@ -380,6 +388,7 @@ class Ingestor:
             await self._guard(session, claim_)
             await session.execute(insert(KnowledgeChunk), rows)
             await session.commit()
+        metrics.chunks_written(len(rows))
 
     async def _complete(self, claim_: Claim, pieces: Sequence[chunking.Piece], model: Any) -> None:
         dim = int(getattr(model, "dim", 0) or 0)

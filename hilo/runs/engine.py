@@ -32,6 +32,8 @@ from hilo.identity import Principal
 from hilo.kit.bus import EventBus
 from hilo.kit.config import Settings
 from hilo.kit.ids import new_id, now
+from hilo.kit.observe import metrics, tracing
+from hilo.kit.observe.logs import RUN_ID, THREAD_ID
 from hilo.nlu.fair import CALLER
 from hilo.providers.base import (
     Finish,
@@ -71,10 +73,14 @@ EXPIRY_EVERY = 4  # expiry sweeps, in cancel polls
 
 @dataclass(slots=True)
 class Start:
-    """What the turn service hands the executor: the run as stored and its assistant."""
+    """What the turn service hands the executor: the run as stored and its assistant;
+    ``launched``: when (``time.time()``), the start of the turn's latency; ``traceparent``: the
+    trace context of the request that started it (tracing on), the run span's parent."""
 
     run: RunRecord
     assistant: AssistantRecord | None = None
+    launched: float = field(default_factory=time.time)
+    traceparent: str | None = None
 
 
 @dataclass(slots=True)
@@ -87,6 +93,8 @@ class _State:
     persisted: bool = False  # `in_progress` and the open rows are stored
     closed: bool = False  # the final write happened
     annotations: list[dict[str, Any]] = field(default_factory=list)  # from tool results, for the answer
+    launched: float = 0.0  # Start.launched: turn latency and time to first token count from it
+    answered: bool = False  # the first text delta was seen (time to first token observed)
 
 
 @dataclass(slots=True)
@@ -152,11 +160,18 @@ class RunEngine:
             payload = objects.run(run)
             self.bus.publish(run.id, "thread.run.created", payload)
             self.bus.publish(run.id, "thread.run.queued", payload)
-        self.executor.submit(run.id, Start(RunRecord.copy_of(run), assistant))
+        # The request's log lines from here on, and the run's task (a copy of this context)
+        THREAD_ID.set(run.thread_id)
+        RUN_ID.set(run.id)
+        self.executor.submit(run.id, Start(RunRecord.copy_of(run), assistant,
+                                           traceparent=tracing.traceparent() if tracing.ON else None))
 
     def resume(self, run: RunRecord) -> None:
         """A run queued again (tool outputs submitted): execute it."""
-        self.executor.submit(run.id, Start(RunRecord.copy_of(run)))
+        THREAD_ID.set(run.thread_id)
+        RUN_ID.set(run.id)
+        self.executor.submit(run.id, Start(RunRecord.copy_of(run),
+                                           traceparent=tracing.traceparent() if tracing.ON else None))
 
     # ------------------------------------------------------------------ events
     def _emit(self, run: RunRecord, event: str, obj: Any = None, payload: Any = None) -> None:
@@ -173,6 +188,17 @@ class RunEngine:
 
     # ------------------------------------------------------------------ execution
     async def execute(self, run_id: str, start: Start | None) -> None:
+        """Execute a queued run. A process that takes runs from a queue passes ``Start(run,
+        launched=..., traceparent=...)`` when it has them, or wraps this in
+        :func:`hilo.kit.observe.tracing.continued`."""
+        if tracing.ON:
+            with tracing.run_span(run_id, start.run.thread_id if start is not None else None,
+                                  metrics.assistant_label(start.run.assistant_id) if start is not None else "custom",
+                                  start.traceparent if start is not None else None):
+                return await self._execute_safely(run_id, start)
+        await self._execute_safely(run_id, start)
+
+    async def _execute_safely(self, run_id: str, start: Start | None) -> None:
         try:
             await self._execute(run_id, start)
         except Exception:  # the engine must never die with a run left hanging
@@ -193,6 +219,8 @@ class RunEngine:
         run = start.run if start is not None else await self.store.get(run_id)
         if run is None or run.status != "queued":
             return
+        THREAD_ID.set(run.thread_id)  # this task's log lines
+        RUN_ID.set(run.id)
         # Whose turn this is for the embedding engine's fair scheduler (this task's context only).
         CALLER.set(f"user:{run.user_id}" if run.user_id else f"thread:{run.thread_id}")
         setup: _Setup | None = None
@@ -202,7 +230,7 @@ class RunEngine:
         except (ctx.PromptTooLong, ProviderError) as exc:
             first = exc
         run.status, run.started_at = "in_progress", run.started_at or now()
-        state = _State(run)
+        state = _State(run, launched=start.launched if start is not None else time.time())
         self._states[run.id] = state
         self._emit(run, "thread.run.in_progress")
         # A timer, not a task: a fast turn ends before it fires and pays only for its cancel.
@@ -228,6 +256,7 @@ class RunEngine:
         finally:
             reveal.cancel()
             self._states.pop(run.id, None)
+            metrics.turn_ended(metrics.assistant_label(run.assistant_id), time.time() - state.launched)
 
     @asynccontextmanager
     async def _final_write(self, run: RunRecord):
@@ -326,11 +355,11 @@ class RunEngine:
             outs.append(out)
             setup.provider = await self._call_with_fallback(run, setup, request, out)
             finish = out.finish or Finish()
-            run.usage = _add_usage(
-                run.usage, finish.prompt_tokens or context.prompt_tokens,
-                finish.completion_tokens if finish.completion_tokens is not None
-                else ctx.estimate_tokens("".join(out.text)),
-            )
+            prompt_tokens = finish.prompt_tokens or context.prompt_tokens
+            completion_tokens = (finish.completion_tokens if finish.completion_tokens is not None
+                                 else ctx.estimate_tokens("".join(out.text)))
+            run.usage = _add_usage(run.usage, prompt_tokens, completion_tokens)
+            metrics.model_tokens(metrics.provider_label(setup.provider), prompt_tokens, completion_tokens)
             if not out.calls:
                 incomplete = None
                 if finish.reason == "length" and run.max_completion_tokens:
@@ -408,19 +437,29 @@ class RunEngine:
             tool = setup.server[call["function"]["name"]]
             if tool.name in setup.refused:
                 call["function"]["output"] = json.dumps({"error": refusal(tool.name)}, ensure_ascii=False)
+                metrics.tool_call(tool.name, error="refused")
                 return
+            began, error = time.perf_counter(), None
             try:
-                output = await asyncio.wait_for(tool.invoke(call["function"]["arguments"], context), tool.timeout)
+                if tracing.ON:
+                    with tracing.span(f"tool {tool.name}", "internal", {"hilo.tool": tool.name}):
+                        output = await asyncio.wait_for(tool.invoke(call["function"]["arguments"], context),
+                                                        tool.timeout)
+                else:
+                    output = await asyncio.wait_for(tool.invoke(call["function"]["arguments"], context), tool.timeout)
             except TimeoutError:
+                error = "timeout"
                 out.tool_errors.append(f"{tool.name}: no answer within {tool.timeout:g} s")
                 output = json.dumps({"error": f"the tool {tool.name} did not answer in time", "error_type": "timeout"})
             except Exception as exc:  # a tool failure is the model's business, not a crash
+                error = "error"
                 # The detail goes to the log and the step's last_error; the model (and so the
                 # customer) gets a sentence with no internals in it.
                 log.exception("tool %s failed in run %s", tool.name, run.id)
                 out.tool_errors.append(self._scrub(f"{tool.name}: {type(exc).__name__}: {exc}"))
                 output = json.dumps({"error": f"the tool {tool.name} failed because of an internal problem",
                                      "error_type": "internal"})
+            metrics.tool_call(tool.name, time.perf_counter() - began, error)
             if isinstance(output, ToolResult):
                 state.annotations.extend(output.annotations)
                 if output.details is not None and call["type"] != "function":
@@ -445,12 +484,29 @@ class RunEngine:
 
     async def _call_model(self, run: RunRecord, provider: ModelProvider, request: ModelRequest, out: _Output,
                           setup: _Setup) -> None:
+        """One model call, counted (and traced, tracing on)."""
+        label = metrics.provider_label(provider)
+        began = time.perf_counter()
+        try:
+            if tracing.ON:
+                with tracing.span("model call", "client", {"hilo.provider": label, "gen_ai.request.model": request.model}):
+                    await self._stream_model(run, provider, request, out, setup)
+            else:
+                await self._stream_model(run, provider, request, out, setup)
+        except ProviderError as exc:
+            metrics.model_call(label, time.perf_counter() - began, exc.code)
+            raise
+        metrics.model_call(label, time.perf_counter() - began)
+
+    async def _stream_model(self, run: RunRecord, provider: ModelProvider, request: ModelRequest, out: _Output,
+                            setup: _Setup) -> None:
         async for event in provider.stream(request):
             if isinstance(event, TextDelta):
                 if not event.text:
                     continue
                 first = out.rows is None
                 if first:
+                    self._answering(run)
                     await self._open_message(run, out)
                 out.text.append(event.text)
                 if self.bus.wants(run.id):
@@ -467,6 +523,13 @@ class RunEngine:
                 self._tool_delta(run, out, event, setup)
             elif isinstance(event, Finish):
                 out.finish = event
+
+    def _answering(self, run: RunRecord) -> None:
+        """The first text of a model call: the turn's first token, if it is its first."""
+        state = self._states.get(run.id)
+        if state is not None and not state.answered:
+            state.answered = True
+            metrics.first_token(metrics.assistant_label(run.assistant_id), time.time() - state.launched)
 
     async def _open_message(self, run: RunRecord, out: _Output) -> None:
         ts = now()
@@ -564,6 +627,7 @@ class RunEngine:
             won = await self.store.complete(run, out.rows, usage, incomplete)
         if not won:
             return await self._lost_race(run, out)
+        metrics.run_finished(status, metrics.assistant_label(run.assistant_id))
         if out.rows is not None:
             self._emit(run, "thread.message.completed" if status == "completed" else "thread.message.incomplete",
                        out.rows.message)
@@ -586,6 +650,7 @@ class RunEngine:
             won = await self.store.require_action(run, required, usage, out.rows, step)
         if not won:
             return await self._lost_race(run, out)
+        metrics.client_tool_calls(len(calls))
         if out.rows is not None:
             self._emit(run, "thread.message.completed", out.rows.message)
             self._emit(run, "thread.run.step.completed", out.rows.step)
@@ -612,6 +677,7 @@ class RunEngine:
             won = await self.store.end(run, status, error, rows, incomplete)
         if not won:
             return
+        metrics.run_finished(status, metrics.assistant_label(run.assistant_id))
         if note:
             log.info("run %s %s: %s", run.id, status, note)
         self._emit(run, f"thread.run.{status}")
@@ -623,6 +689,8 @@ class RunEngine:
         if run is None or not changed:
             return run
         self._emit(run, f"thread.run.{run.status}")  # cancelled (nothing executed it) or cancelling
+        if run.status == "cancelled":
+            metrics.run_finished("cancelled", metrics.assistant_label(run.assistant_id))
         if run.status == "cancelling":
             # Here, the task ends it now; elsewhere, its process sees `cancelling` (_sweep_forever).
             self.executor.cancel(run_id, "cancelled")

@@ -34,6 +34,7 @@ from sqlalchemy import BigInteger, String, bindparam, delete, exists, select, up
 
 from hilo.kit.bus import EventBus
 from hilo.kit.db.session import Database
+from hilo.kit.observe import metrics as observed
 from hilo.runs.executor import LocalExecutor
 from hilo.runs.models import Run, RunLease
 
@@ -188,6 +189,8 @@ class QueueExecutor:
         if now_s >= self._next_requeue:
             self._next_requeue = now_s + REQUEUE_EVERY_S
             await self.requeue()
+            waiting, oldest = await self.depth()
+            observed.set_queue("runs", waiting, oldest)
 
     async def renew(self) -> None:
         async with self.db.sessionmaker() as session:

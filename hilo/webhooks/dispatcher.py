@@ -29,6 +29,7 @@ from hilo.kit.bus import EventBus
 from hilo.kit.config import Settings
 from hilo.kit.db.session import Database
 from hilo.kit.ids import new_id
+from hilo.kit.observe import metrics
 from hilo.webhooks import events, signing
 from hilo.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -263,13 +264,15 @@ class WebhookDispatcher:
             values["delivered_at"] = int(time.time())
         async with self.db.sessionmaker() as session:
             # Only the holder of this attempt may settle it (a lapsed lease was re-claimed).
-            await session.execute(
+            result = await session.execute(
                 update(WebhookDelivery)
                 .where(WebhookDelivery.id == delivery.id, WebhookDelivery.attempts == delivery.attempts,
                        WebhookDelivery.status == "pending")
                 .values(**values).execution_options(synchronize_session=False)
             )
             await session.commit()
+        if result.rowcount == 1:  # the attempt this process held (a lapsed lease's is someone else's)
+            metrics.webhook_delivery("retry" if status == "pending" else status)
         if retry_in is not None:
             self._wake.set()
 

@@ -17,6 +17,7 @@ from hilo.testing.server import start_server
 from hilo.testing.webhook_receiver import WebhookReceiver
 from hilo.webhooks import signing
 from tests.conftest import BACKENDS, make_settings
+from tests.test_metrics import scrape, value
 
 ROLES = {"market_monitor", "technical_analyst", "fundamental_analyst", "risk_manager", "strategist",
          "executor", "auditor"}
@@ -77,8 +78,12 @@ def decide(http, **body):
     return r.json()
 
 
-def test_a_decision_with_no_model_has_every_vote_and_its_reasons(http, binance):
+def test_a_decision_with_no_model_has_every_vote_and_its_reasons(http, binance, council):
+    before = scrape(council.url)
     d = decide(http, symbol="BTC/USDT", timeframe="1d")
+    counted = {"outcome": d["outcome"]}  # GET /metrics counts it by outcome
+    assert value(scrape(council.url), "hilo_council_decisions_total", **counted) == \
+        value(before, "hilo_council_decisions_total", **counted) + 1
     assert set(d["votes"]) == ROLES
     assert d["action"] in ("BUY", "SELL", "HOLD") and 0 <= d["confidence"] <= 1
     assert d["status"] in ("executed", "held", "pending_approval")

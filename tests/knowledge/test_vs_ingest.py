@@ -22,6 +22,7 @@ from hilo.migrations import upgrade
 from hilo.testing.server import start_server
 from tests.conftest import BACKENDS, make_settings
 from tests.knowledge.vs_support import SMALL, sql, upload, wait_store, words
+from tests.test_metrics import scrape, value
 
 
 @pytest.fixture(params=BACKENDS)
@@ -248,6 +249,7 @@ def test_chunks_and_versions_in_the_database(database, tmp_path):
     live = start_server(make_settings(database, data, packs="none"))
     try:
         client = _client(live)
+        before = scrape(live.url)
         text = words(400, "offsets")
         file_id = upload(client, "o.txt", text)
         store = client.vector_stores.create(name="filas")
@@ -273,6 +275,11 @@ def test_chunks_and_versions_in_the_database(database, tmp_path):
             assert parsed[c.start_index:c.end_index] == c.text and 0 < c.tokens <= 100
             assert len(c.vector) == 384 * 4 and c.embedder == "e5-small-q4"
         assert member.usage_bytes == sum(len(c.text.encode()) for c in chunks) + len(chunks) * 384 * 4
+        after = scrape(live.url)  # the ingestion metrics (GET /metrics)
+        assert value(after, "hilo_ingestion_files_total", outcome="completed") == \
+            value(before, "hilo_ingestion_files_total", outcome="completed") + 1
+        assert value(after, "hilo_ingestion_chunks_total") == value(before, "hilo_ingestion_chunks_total") + len(chunks)
+        assert value(after, "hilo_ingestion_files_in_progress") == value(before, "hilo_ingestion_files_in_progress")
         client.vector_stores.files.update(file_id, vector_store_id=store.id, attributes={"a": 1})
         assert asyncio.run(read())[1] == version + 1
     finally:

@@ -20,14 +20,16 @@ skipped: the SQL string and the processors are computed once per statement.
   extra task.
 
 Only the turn path uses it (create a run with its messages, read the history, store the
-answer); everything else goes through ``AsyncSession``.
+answer); everything else goes through ``AsyncSession``. With tracing on
+(:mod:`hilo.kit.observe.tracing`) every round trip here is a ``db`` span; off, choosing the
+unit class is the only cost.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement
 
 from hilo.kit.db import outage
+from hilo.kit.observe import tracing
 
 
 @dataclass(slots=True, frozen=True)
@@ -153,6 +156,12 @@ class HotSQL:
     # ------------------------------------------------------------------ reads outside a unit
     async def fetch(self, stmt: ClauseElement, values: dict[str, Any]) -> list[tuple]:
         prepared = self.prepared(stmt)
+        if tracing.ON:
+            with _round_trip(prepared.sql, self.dialect.name):
+                return await self._fetch(prepared, values)
+        return await self._fetch(prepared, values)
+
+    async def _fetch(self, prepared: Prepared, values: dict[str, Any]) -> list[tuple]:
         if self.sqlite:
             conn = await self._sqlite()
             return prepared.rows(conn.execute(prepared.sql, prepared.args(values)).fetchall())
@@ -169,11 +178,11 @@ class HotSQL:
     async def connection(self) -> AsyncIterator[Unit]:
         """Several autocommit statements on one connection (one pool check-out on PostgreSQL)."""
         if self.sqlite:
-            yield _SQLiteUnit(self, await self._sqlite())
+            yield (_TracedSQLiteUnit if tracing.ON else _SQLiteUnit)(self, await self._sqlite())
             return
         raw = await self._checkout()
         try:
-            yield _PostgresUnit(self, raw.driver_connection)
+            yield (_TracedPostgresUnit if tracing.ON else _PostgresUnit)(self, raw.driver_connection)
         except Exception as exc:
             await self._lost(raw, exc)
             raise
@@ -197,7 +206,7 @@ class HotSQL:
             try:
                 if not in_tx:
                     conn.execute("BEGIN IMMEDIATE")
-                yield _SQLiteUnit(self, conn)
+                yield (_TracedSQLiteUnit if tracing.ON else _SQLiteUnit)(self, conn)
                 if not in_tx:
                     conn.execute("COMMIT")
             except BaseException:
@@ -211,16 +220,16 @@ class HotSQL:
         try:
             conn = raw.driver_connection
             # One round trip opens the transaction (and relaxes its commit when asked).
-            await conn.execute("BEGIN" if durable else "BEGIN; SET LOCAL synchronous_commit = off")
+            await _pg_execute(conn, "BEGIN" if durable else "BEGIN; SET LOCAL synchronous_commit = off")
             try:
-                yield _PostgresUnit(self, conn)
+                yield (_TracedPostgresUnit if tracing.ON else _PostgresUnit)(self, conn)
             except BaseException:
                 try:
                     await conn.execute("ROLLBACK")
                 except Exception:  # e.g. cancelled mid-statement: the pool must not reuse it
                     raw.invalidate()
                 raise
-            await conn.execute("COMMIT")
+            await _pg_execute(conn, "COMMIT")
         except Exception as exc:
             await self._lost(raw, exc)
             raise
@@ -241,6 +250,26 @@ class HotSQL:
         if raw is not None:
             raw.invalidate()
         await self.engine.dispose(close=False)
+
+
+async def _pg_execute(conn: Any, sql: str) -> None:
+    if tracing.ON:
+        with _round_trip(sql, "postgresql"):
+            await conn.execute(sql)
+    else:
+        await conn.execute(sql)
+
+
+@contextmanager
+def _round_trip(sql: str, system: str):
+    span = tracing.db_span(sql, system)
+    try:
+        yield span
+    except BaseException as exc:
+        span.record_exception(exc)
+        raise
+    finally:
+        span.end()
 
 
 class Unit:
@@ -287,6 +316,32 @@ class _PostgresUnit(Unit):
     async def fetch(self, stmt, values):
         prepared = self.hot.prepared(stmt)
         return prepared.rows(await self.conn.fetch(prepared.sql, *prepared.args(values)))
+
+
+class _Traced:
+    """A unit whose every statement is a span (tracing on)."""
+
+    hot: HotSQL
+
+    async def execute(self, stmt, values, keys=None):
+        with _round_trip(self.hot.prepared(stmt, keys).sql, self.hot.dialect.name):
+            return await super().execute(stmt, values, keys)
+
+    async def executemany(self, stmt, rows):
+        with _round_trip(self.hot.prepared(stmt).sql, self.hot.dialect.name):
+            return await super().executemany(stmt, rows)
+
+    async def fetch(self, stmt, values):
+        with _round_trip(self.hot.prepared(stmt).sql, self.hot.dialect.name):
+            return await super().fetch(stmt, values)
+
+
+class _TracedSQLiteUnit(_Traced, _SQLiteUnit):
+    pass
+
+
+class _TracedPostgresUnit(_Traced, _PostgresUnit):
+    pass
 
 
 __all__ = ["HotSQL", "Prepared", "Unit", "bind_row", "bound_values", "insert_bound", "prepare", "relax_commit"]

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hilo.kit.errors import bad_request, not_found
 from hilo.kit.ids import new_id, now
+from hilo.kit.observe import metrics
 from hilo.packs.council import audit, market_store
 from hilo.packs.council.broker import (
     FILLED,
@@ -474,6 +475,7 @@ class CouncilService:
             findings = audit.check_decision(decision)
             await audit.append(session, user, "decision", row.id, not findings, findings)
             await session.commit()
+        metrics.council_decision(decision.outcome)
         self._publish(user, "council.decision.created", decision_json(row))
         if status == PENDING:
             self._publish(user, "council.decision.pending", decision_json(row))
