@@ -95,6 +95,10 @@ class Process:
             self.proc.stdout.close()
 
 
+REPLICA = ["serve", "--no-execute"]  # compose.yaml's api-N command, after "hilo"
+WORKER = ["worker"]  # compose.yaml's worker-N command
+
+
 class Cluster:
     """Replicas and workers on one database and one Redis, with ``env`` added to each."""
 
@@ -114,15 +118,15 @@ class Cluster:
     def replica(self, *args: str, execute: bool = False, env: dict[str, str] | None = None,
                 port: int | None = None) -> Process:
         port = port or free_port()
-        flag = "--execute" if execute else "--no-execute"
-        p = Process("serve", self._spawn("serve", ["--host", "127.0.0.1", "--port", str(port), flag, *args], env),
+        command = [*REPLICA[1:], *args] if not execute else ["--execute", *args]
+        p = Process("serve", self._spawn(REPLICA[0], ["--host", "127.0.0.1", "--port", str(port), *command], env),
                     url=f"http://127.0.0.1:{port}")
         self.processes.append(p)
         _started(p, lambda: httpx.get(p.url + "/health", timeout=1).status_code == 200)
         return p
 
     def worker(self, env: dict[str, str] | None = None, ready: bool = True) -> Process:
-        p = Process("worker", self._spawn("worker", [], env))
+        p = Process("worker", self._spawn(WORKER[0], WORKER[1:], env))
         self.processes.append(p)
         if ready:
             _started(p, lambda: any(" worker ready" in line for line in p.lines))
@@ -246,4 +250,4 @@ class PrivatePostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-__all__ = ["Cluster", "PrivatePostgres", "PrivateRedis", "Process", "free_port", "postgres_bin", "wait_for"]
+__all__ = ["REPLICA", "WORKER", "Cluster", "PrivatePostgres", "PrivateRedis", "Process", "free_port", "postgres_bin", "wait_for"]

@@ -9,6 +9,7 @@ this module's, so that the Redis test can restart it without touching the machin
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -18,7 +19,7 @@ import pytest
 from openai import OpenAI
 
 from hilo.migrations import upgrade
-from hilo.testing.cluster import Cluster, PrivatePostgres, PrivateRedis, wait_for
+from hilo.testing.cluster import Cluster, PrivatePostgres, PrivateRedis, free_port, wait_for
 from hilo.testing.fake_openai import FakeOpenAIServer
 from hilo.testing.webhook_receiver import WebhookReceiver
 from tests.conftest import PG_URL
@@ -81,7 +82,8 @@ def streamed(client: OpenAI, assistant_id: str, text: str) -> tuple[list[str], s
 
 def test_a_stream_on_a_replica_relays_the_run_a_worker_executes(cluster, model):
     replica = cluster.replica()  # --no-execute: it cannot run the turn itself
-    cluster.worker()
+    port = free_port()
+    cluster.worker(env={"HILO_METRICS_PORT": str(port)})
     client = sdk(replica)
     names, text, _ = streamed(client, assistant(client), "hola desde la réplica")
     assert text == "echo: hola desde la réplica"
@@ -90,6 +92,11 @@ def test_a_stream_on_a_replica_relays_the_run_a_worker_executes(cluster, model):
     assert names.count("thread.message.delta") == len("echo: hola desde la réplica".split(" "))
     assert names.index("thread.message.created") < names.index("thread.message.delta") < names.index("thread.message.completed")
     assert len(model.requests) == 1
+    # The worker counted the run it executed, and reports the queue (it has no HTTP API but this).
+    scraped = wait_for(lambda: (t := httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
+                       and 'hilo_queue_depth{queue="runs"}' in t and t, 10, "the worker's metrics")
+    assert re.search(r'hilo_runs_finished_total\{assistant="custom",status="completed"\} 1\.0', scraped), scraped[:2000]
+    assert 'hilo_model_calls_total{provider="openai"} 1.0' in scraped
 
 
 def test_two_replicas_two_workers_answer_every_turn_once(cluster, model):
