@@ -77,7 +77,7 @@ class Start:
     ``launched``: when (``time.time()``), the start of the turn's latency; ``traceparent``: the
     trace context of the request that started it (tracing on), the run span's parent."""
 
-    run: RunRecord
+    run: RunRecord | None  # None: read it (a worker taking the run from a queue)
     assistant: AssistantRecord | None = None
     launched: float = field(default_factory=time.time)
     traceparent: str | None = None
@@ -144,6 +144,8 @@ class RunEngine:
         """Execute through a queue of workers (:class:`hilo.runs.queue.QueueExecutor`)."""
         self.executor = executor
         executor.on_lost = self.lost
+        executor.start_of = lambda run_id, launched, traceparent: Start(None, launched=launched or time.time(),
+                                                                         traceparent=traceparent)
 
     async def start_background(self) -> None:
         await self.executor.start()
@@ -192,8 +194,9 @@ class RunEngine:
         launched=..., traceparent=...)`` when it has them, or wraps this in
         :func:`hilo.kit.observe.tracing.continued`."""
         if tracing.ON:
-            with tracing.run_span(run_id, start.run.thread_id if start is not None else None,
-                                  metrics.assistant_label(start.run.assistant_id) if start is not None else "custom",
+            known = start.run if start is not None else None
+            with tracing.run_span(run_id, known.thread_id if known is not None else None,
+                                  metrics.assistant_label(known.assistant_id) if known is not None else "custom",
                                   start.traceparent if start is not None else None):
                 return await self._execute_safely(run_id, start)
         await self._execute_safely(run_id, start)
@@ -216,7 +219,7 @@ class RunEngine:
     async def _execute(self, run_id: str, start: Start | None) -> None:
         # One read takes the run and what the model needs; the first write waits
         # (VISIBLE_AFTER) so that a fast turn costs a single write transaction.
-        run = start.run if start is not None else await self.store.get(run_id)
+        run = start.run if start is not None and start.run is not None else await self.store.get(run_id)
         if run is None or run.status != "queued":
             return
         THREAD_ID.set(run.thread_id)  # this task's log lines

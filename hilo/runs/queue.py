@@ -98,6 +98,7 @@ class QueueExecutor:
         self._next_renew = 0.0
         self._next_lost = 0.0
         self.on_lost = None  # async (run_id, message) -> None: ends a run whose worker died
+        self.start_of = None  # (run_id, launched, traceparent) -> the engine's Start (the run read later)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -128,12 +129,15 @@ class QueueExecutor:
 
     # ------------------------------------------------------------------ the Executor seam
     def submit(self, run_id: str, snapshot: Any = None) -> None:
-        self._spawn(self._enqueue(run_id), f"enqueue:{run_id}")
+        """``snapshot``: the engine's Start; its launch time and trace context travel with the job."""
+        launched = getattr(snapshot, "launched", None) or time.time()
+        self._spawn(self._enqueue(run_id, launched, getattr(snapshot, "traceparent", None)), f"enqueue:{run_id}")
 
-    async def _enqueue(self, run_id: str) -> None:
+    async def _enqueue(self, run_id: str, launched: float, traceparent: str | None) -> None:
         try:
             await self.bus.flush()  # `thread.run.created` reaches Redis before the worker's first event
-            await self.queue.enqueue(JOB, key=run_id, run_id=run_id, timeout=0, retries=1, ttl=60)
+            await self.queue.enqueue(JOB, key=run_id, run_id=run_id, launched=launched, traceparent=traceparent,
+                                     timeout=0, retries=1, ttl=60)
         except Exception as exc:  # the run stays queued in the database: the sweep enqueues it again
             log.warning("could not enqueue run %s (%s); it will be enqueued when Redis answers",
                         run_id, type(exc).__name__)
@@ -148,11 +152,13 @@ class QueueExecutor:
         return self.local.running()
 
     # ------------------------------------------------------------------ executing a job
-    async def _job(self, ctx: dict, *, run_id: str) -> str:
+    async def _job(self, ctx: dict, *, run_id: str, launched: float | None = None,
+                   traceparent: str | None = None) -> str:
         if not await self.claim(run_id):
             return "not ours"
+        start = self.start_of(run_id, launched, traceparent) if self.start_of is not None else None
         try:
-            await asyncio.wait([self.local.submit(run_id)])  # a cancelled run is not a failed job
+            await asyncio.wait([self.local.submit(run_id, start)])  # a cancelled run is not a failed job
         finally:
             await self.release(run_id)
         return "done"

@@ -21,6 +21,7 @@ from openai import OpenAI
 from hilo.migrations import upgrade
 from hilo.testing.cluster import Cluster, PrivatePostgres, PrivateRedis, free_port, wait_for
 from hilo.testing.fake_openai import FakeOpenAIServer
+from hilo.testing.fake_otlp import FakeCollector
 from hilo.testing.webhook_receiver import WebhookReceiver
 from tests.conftest import PG_URL
 
@@ -273,3 +274,33 @@ def test_readiness_reports_the_queue_and_its_workers(cluster):
         ready = wait_for(lambda: (r := http.get("/health/ready")).json()["checks"]["queue"]["ok"] and r, 20,
                          "the worker to be seen")
         assert ready.json()["checks"]["queue"]["workers"] == 1
+
+
+def test_one_trace_follows_a_turn_from_the_replica_to_the_worker(cluster, model):
+    with FakeCollector() as collector:
+        otel = {"HILO_OTEL_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+        replica = cluster.replica(env={**otel, "OTEL_SERVICE_NAME": "hilo-api"})
+        cluster.worker(env={**otel, "OTEL_SERVICE_NAME": "hilo-worker"})
+        client = sdk(replica)
+        assistant_id = assistant(client)
+        thread = client.beta.threads.create(messages=[{"role": "user", "content": "¿me sigues?"}])
+        run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant_id)
+        assert final(client, thread.id, run.id).status == "completed"
+
+        def run_span():
+            return next((s for s in collector.spans() if s["name"] == "run"
+                         and s["attributes"].get("hilo.run_id") == run.id), None)
+
+        span = wait_for(run_span, 15, "the worker's run span")
+        assert span["service"] == "hilo-worker"
+        trace = wait_for(lambda: [s for s in collector.spans() if s["trace_id"] == span["trace_id"]]
+                         if any(s["name"] == "model call" for s in collector.spans()
+                                if s["trace_id"] == span["trace_id"]) else None, 15, "the whole trace")
+        by_id = {s["span_id"]: s for s in trace}
+        request = by_id[span["parent_id"]]  # the run span's parent: the request that created the run
+        assert request["service"] == "hilo-api" and request["parent_id"] is None
+        assert request["name"].startswith("POST")
+        model_call = next(s for s in trace if s["name"] == "model call")
+        assert model_call["service"] == "hilo-worker" and by_id[model_call["parent_id"]]["name"] == "run"
+        services_with_db = {s["service"] for s in trace if s["name"].startswith("db ")}
+        assert services_with_db == {"hilo-api", "hilo-worker"}  # the request's SQL and the run's
