@@ -60,13 +60,22 @@ def install(app: FastAPI) -> None:
         return JSONResponse(HiloError(message, status=exc.status_code).body(), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
+    # Handlers for these classes answer inside the app; a handler for Exception runs in Starlette's
+    # outermost middleware, which re-raises after answering: the server then drops the connection,
+    # and a client's next request on it (kept alive) fails with a reset instead of the 503.
+    async def _database_away(request: Request, exc: Exception):
+        if not outage.unavailable(exc):
+            raise exc
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        body = HiloError("The database is unavailable; try again in a few seconds.", status=503,
+                         type="server_error", code="database_unavailable").body()
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(outage.RETRY_AFTER_S)})
+
+    for kind in outage.KINDS:
+        app.add_exception_handler(kind, _database_away)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
-        if outage.unavailable(exc):
-            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-            body = HiloError("The database is unavailable; try again in a few seconds.", status=503,
-                             type="server_error", code="database_unavailable").body()
-            return JSONResponse(body, status_code=503, headers={"Retry-After": str(outage.RETRY_AFTER_S)})
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         body = HiloError("The server had an error while processing your request.", status=500,
                          type="server_error").body()

@@ -43,7 +43,10 @@ log = logging.getLogger("hilo.queue")
 logging.getLogger("saq").setLevel(logging.WARNING)
 
 JOB = "execute_run"
-REQUEUE_EVERY_S = 2.0  # how often a process looks for queued runs whose job Redis lost
+REQUEUE_EVERY_S = 5.0  # how often a process looks for queued runs whose job Redis lost (and reports the depth)
+# Each of a worker's HILO_MAX_CONCURRENT_RUNS slots blocks in BLMOVE this long before asking again:
+# a job wakes one at once; a longer wait only saves idle round trips (64 slots: 6 a second).
+DEQUEUE_WAIT_S = 10.0
 LOST = ("The worker executing this run stopped before it finished (its lease of {lease:g} s ran out); "
         "send the message again.")
 
@@ -105,7 +108,7 @@ class QueueExecutor:
         await self.queue.connect()
         if self.consume:
             self._worker = _Worker(self.queue, functions=[(JOB, self._job)], concurrency=self.concurrency,
-                                   dequeue_timeout=1.0, timers={"sweep": 30, "abort": 1, "schedule": 1,
+                                   dequeue_timeout=DEQUEUE_WAIT_S, timers={"sweep": 30, "abort": 1, "schedule": 1,
                                                                 "worker_info": 10})
             self._spawn(self._worker.start(), "queue:worker")
 
@@ -190,7 +193,7 @@ class QueueExecutor:
             self._next_renew = now_s + self.lease_s / 3
             await self.renew()
         if now_s >= self._next_lost:
-            self._next_lost = now_s + min(1.0, self.lease_s / 5)
+            self._next_lost = now_s + min(5.0, max(0.5, self.lease_s / 3))
             await self.sweep_lost()
         if now_s >= self._next_requeue:
             self._next_requeue = now_s + REQUEUE_EVERY_S

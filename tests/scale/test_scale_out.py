@@ -57,8 +57,20 @@ def cluster(database_factory, redis, model, tmp_path):
         yield c
 
 
+_clients: list[OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
 def sdk(replica) -> OpenAI:
-    return OpenAI(base_url=replica.url + "/v1", api_key="k", max_retries=0)
+    client = OpenAI(base_url=replica.url + "/v1", api_key="k", max_retries=0)
+    _clients.append(client)
+    return client
 
 
 def assistant(client: OpenAI) -> str:
@@ -251,8 +263,9 @@ def test_postgresql_restarted_answers_503_meanwhile_and_recovers_by_itself(priva
             assert down.headers["retry-after"] == "2"
             assert down.json()["error"]["code"] == "database_unavailable"
             assert "sk-fake" not in down.text and "postgres" not in down.text.lower()
-            created = http.post("/v1/threads", json={})
-            assert created.status_code == 503
+            for _ in range(4):  # on the same kept-alive connection: each answers, none resets it
+                assert http.post("/v1/threads", json={}).status_code == 503
+                assert http.get(f"/v1/assistants/{assistant_id}").status_code == 503
         private_pg.start()
 
         # Every pooled connection died with the server: the first requests after it is back succeed.

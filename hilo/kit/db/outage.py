@@ -21,6 +21,11 @@ _AWAY = (
 )
 
 
+# The exception types an outage arrives as (the HTTP layer registers its 503 for each).
+KINDS = (OSError, sa_exc.DBAPIError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+         asyncpg.exceptions.OperatorInterventionError)
+
+
 def unavailable(error: BaseException | None) -> bool:
     """Was ``error`` (or what caused it) the database going away?"""
     seen = 0
@@ -36,4 +41,4 @@ def unavailable(error: BaseException | None) -> bool:
     return False
 
 
-__all__ = ["RETRY_AFTER_S", "unavailable"]
+__all__ = ["KINDS", "RETRY_AFTER_S", "unavailable"]
