@@ -84,10 +84,13 @@ class TimedHttpTurns(HttpTurns):
             self.ttft.append(first)
 
 
+_MAKE_CLIENT = turns.make_client
+
+
 def routed(urls: list[str]):
     """turns.make_client, with each new client on the next replica."""
     counter = itertools.count()
-    original = turns.make_client
+    original = _MAKE_CLIENT
 
     def make(case: str, _url: str, assistant_id: str):
         return original(case, urls[next(counter) % len(urls)], assistant_id)
@@ -101,6 +104,8 @@ def topology(name: str, args: argparse.Namespace, tmp: Path, upstream: Proc, red
     env.update({"HILO_DATA_DIR": str(tmp / f"data-{name}"), "HILO_LLM_PROVIDER": "openai",
                 "HILO_LLM_BASE_URL": f"{upstream.url}/v1", "HILO_LLM_API_KEY": "bench", "HILO_LLM_MODEL": "bench-model",
                 "HILO_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_DB}"})
+    if args.packs is not None:
+        env["HILO_PACKS"] = args.packs
     if name != "one":
         env.update({"HILO_REDIS_URL": redis.url, "HILO_REDIS_PREFIX": f"bench-{name}-{time.time_ns()}"})
     hilo_bin = str(Path(PY).parent / "hilo")
@@ -185,6 +190,7 @@ def main() -> None:
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--topologies", default="one,queue_one,scaled")
+    ap.add_argument("--packs", default=None, help="HILO_PACKS for hilo (default: as shipped, every pack)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="hilo-bench-scale-"))
     upstream = Proc("upstream", [PY, str(BENCH / "fake_upstream.py"), "--impl", "asgi"], clean_env(None), "/v1/models",
