@@ -125,12 +125,13 @@ function renderText(target, key, value, annotations, steps) {
       const passage = passageFor(cite, steps || []);
       const name = (passage && passage.file_name) || (/†([^】]*)】/.exec(cite.text) || [])[1] || "";
       const text = passage && (passage.content || []).map((c) => c.text).join("\n");
+      const short = text && text.length > 140 ? text.slice(0, 140).replace(/\s+\S*$/, "") + "…" : text;
       sources.push(el("li", { id: `src-${key}-${n}`, class: "source", tabindex: "-1" },
-        el("span", { class: "file" }, name),
-        text ? el("blockquote", {}, text) : null));
+        el("details", {}, el("summary", {}, el("span", { class: "file" }, name), short ? ` — ${short}` : ""),
+          text ? el("blockquote", {}, text) : null)));
     }
     paragraph.append(" ", el("a", { class: "cite", href: `#src-${key}-${n}`, "aria-label": t("chat.source", { n, file: "" }).trim(),
-      onclick: (event) => { event.preventDefault(); const node = document.getElementById(`src-${key}-${n}`); node.focus(); node.classList.add("lit"); setTimeout(() => node.classList.remove("lit"), 1600); } }, `[${n}]`));
+      onclick: (event) => { event.preventDefault(); openSource(`src-${key}-${n}`); } }, `[${n}]`));
     at = cite.end_index;
   }
   paragraph.append(value.slice(at).replace(MARKER, ""));
@@ -140,9 +141,19 @@ function renderText(target, key, value, annotations, steps) {
   }
 }
 
+function openSource(id) {
+  const node = document.getElementById(id);
+  if (!node) return;
+  const details = node.querySelector("details");
+  if (details) details.open = true;
+  node.focus();
+  node.classList.add("lit");
+  setTimeout(() => node.classList.remove("lit"), 1600);
+}
+
 function listenButton(getText) {
   if (!("speechSynthesis" in window)) return null;
-  return el("button", { type: "button", class: "link listen", onclick: () => speak(getText()) }, "🔊 ", t("chat.listen"));
+  return el("button", { type: "button", class: "link listen", onclick: () => speak(getText()) }, Hilo.icon("speaker"), " ", t("chat.listen"));
 }
 
 function renderMessage(message, steps) {
@@ -157,7 +168,7 @@ function renderMessage(message, steps) {
   const textBox = el("div", {});
   body.prepend(textBox);
   renderText(textBox, message.id, text, annotations, steps);
-  for (const attachment of message.attachments || []) body.append(el("p", { class: "muted" }, "📎 ", attachment.file_id));
+  for (const attachment of message.attachments || []) body.append(el("p", { class: "muted" }, Hilo.icon("attach"), " ", attachment.file_id));
   if (message.role === "assistant") { const b = listenButton(() => text.replace(MARKER, "")); if (b) item.append(b); }
   return item;
 }
@@ -228,7 +239,7 @@ async function reset() {
 
 function showAttachments() {
   $("attachments").replaceChildren(...state.attachments.map((a, index) => el("li", { class: "attachment" },
-    a.preview ? el("img", { src: a.preview, alt: "", class: "thumb small" }) : el("span", { "aria-hidden": "true" }, "📄"),
+    a.preview ? el("img", { src: a.preview, alt: "", class: "thumb small" }) : Hilo.icon("attach"),
     el("span", {}, a.name),
     el("button", { type: "button", class: "link", "aria-label": t("chat.remove", { name: a.name }),
       onclick: () => { state.attachments.splice(index, 1); showAttachments(); } }, "✕"))));
@@ -294,7 +305,7 @@ async function send(text) {
   const mine = bubble("user");
   mine.body.append(el("p", { class: "text" }, text));
   for (const image of images) mine.body.append(el("img", { class: "thumb", alt: image.name, src: image.preview }));
-  for (const file of files) mine.body.append(el("p", { class: "muted" }, "📎 ", file.name));
+  for (const file of files) mine.body.append(el("p", { class: "muted" }, Hilo.icon("attach"), " ", file.name));
   state.attachments = [];
   showAttachments();
 
@@ -327,7 +338,7 @@ async function send(text) {
           const key = `${payload.id}:${index}`;
           let node = toolItems.get(key);
           if (!node) { node = el("li", { class: "tool" }); toolItems.set(key, node); tools.append(node); }
-          node.textContent = (finished ? "✓ " : "⏳ ") + toolLabel(call, finished);
+          node.textContent = (finished ? "✓ " : "… ") + toolLabel(call, finished);
           node.classList.toggle("done", finished);
           activity(toolLabel(call, finished));
         });
@@ -548,5 +559,5 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (await loadAssistants()) await openThread();
     document.body.dataset.ready = "1";
   } catch (exc) { notice(exc.message); }
-  $("input").focus();
+  if (matchMedia("(min-width: 701px)").matches) $("input").focus();
 });

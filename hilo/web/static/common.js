@@ -20,6 +20,7 @@ const Hilo = (() => {
 
   function translate(root = document) {
     document.documentElement.lang = lang;
+    icons(root);
     for (const node of root.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
     for (const node of root.querySelectorAll("[data-i18n-attr]")) {
       for (const pair of node.dataset.i18nAttr.split(";")) {
@@ -120,6 +121,30 @@ const Hilo = (() => {
     return node;
   }
 
+  // Icons as inline SVG (no icon font, no emoji: a server's Chromium may have neither).
+  const ICONS = {
+    attach: "M16.5 6.5 8.9 14.1a2 2 0 0 0 2.8 2.8l7.1-7.1a4 4 0 0 0-5.7-5.7L6 11.2a6 6 0 0 0 8.5 8.5l6-6",
+    mic: "M12 3a3 3 0 0 0-3 3v6a3 3 0 0 0 6 0V6a3 3 0 0 0-3-3zM5 11a7 7 0 0 0 14 0M12 18v3M8 21h8",
+    screen: "M3 4h18v12H3zM8 20h8M12 16v4",
+    camera: "M4 7h3l2-3h6l2 3h3v13H4zM12 17a4 4 0 1 0 0-8 4 4 0 0 0 0 8z",
+    speaker: "M4 9v6h4l5 4V5L8 9zM16 9a4 4 0 0 1 0 6M18.5 6.5a8 8 0 0 1 0 11",
+    send: "M4 12 20 4l-6 16-3-7z",
+    plus: "M12 5v14M5 12h14",
+  };
+  function icon(name) {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("class", "icon");
+    svg.setAttribute("aria-hidden", "true");
+    const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    path.setAttribute("d", ICONS[name] || "");
+    svg.append(path);
+    return svg;
+  }
+  function icons(root = document) {
+    for (const node of root.querySelectorAll("[data-icon]")) node.replaceWith(icon(node.dataset.icon));
+  }
+
   function fmtDate(seconds) {
     if (!seconds) return "—";
     return new Date(seconds * 1000).toLocaleString(lang === "es" ? "es-CO" : "en-US",
@@ -147,6 +172,6 @@ const Hilo = (() => {
     "skip": ["Saltar al contenido", "Skip to content"],
   });
 
-  return { add, t, translate, setLang, langSwitch, get lang() { return lang; }, api, ApiError, me,
+  return { add, t, translate, icon, icons, setLang, langSwitch, get lang() { return lang; }, api, ApiError, me,
     get who() { return who; }, signOut, el, fmtDate, fmtNumber, fmtMoney, cookie, toLogin };
 })();
