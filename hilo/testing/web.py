@@ -22,6 +22,27 @@ STRATEGIST_ONLY = {r: 0.0 for r in COUNCIL_ROLES} | {"strategist": 1.0}
 ALWAYS_BUY = [{"indicator": "price", "op": ">", "value": 0, "action": "BUY", "note": "comprar siempre (demostración)"}]
 
 
+def off_loop(fn, *args, **kwargs):
+    """``fn(*args)`` in a thread of its own: Playwright's sync API keeps an asyncio loop running on
+    the calling thread, where ``asyncio.run`` (migrations, direct SQL) refuses to start."""
+    import threading
+
+    result: dict = {}
+
+    def go():
+        try:
+            result["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed back to the caller
+            result["error"] = exc
+
+    thread = threading.Thread(target=go, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
 def chromium_args(fake_audio: Path | None = None) -> list[str]:
     """Flags for a headless Chromium in a container; with ``fake_audio`` (a WAV file) the microphone
     is that file, and permission prompts for the microphone and the screen are accepted."""
@@ -103,7 +124,7 @@ def _run_sql(live: LiveServer, statements) -> None:
         finally:
             await db.engine.dispose()
 
-    asyncio.run(go())
+    off_loop(asyncio.run, go())
 
 
 # ------------------------------------------------------------------ the council
@@ -120,5 +141,5 @@ def escalate(http: httpx.Client, symbol: str = "BTC/USDT") -> dict:
     return d.json()
 
 
-__all__ = ["ALWAYS_BUY", "CHROMIUM", "STRATEGIST_ONLY", "chromium_args", "escalate", "launch", "new_key",
+__all__ = ["ALWAYS_BUY", "CHROMIUM", "STRATEGIST_ONLY", "chromium_args", "escalate", "launch", "new_key", "off_loop",
            "shop_sales", "sign_in"]
