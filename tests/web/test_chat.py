@@ -100,7 +100,7 @@ def test_a_new_conversation_starts_empty_and_keeps_the_old_one(page, site, scrip
     page.wait_for_selector(".msg.assistant.complete")
     old = page.get_attribute("#log", "data-thread")
     page.click("#reset")
-    page.wait_for_function(f"document.querySelector('#log').dataset.thread !== '{old}'")
+    page.wait_for_selector(f"#log:not([data-thread='{old}'])")
     assert page.locator(".msg").count() == 0 and page.locator("#log .empty").count() == 1
     assert "Conversación nueva" in page.inner_text("#notice")
     with admin_http(site) as admin:  # the old thread stays stored, with its messages
