@@ -50,7 +50,7 @@ def main(out: Path) -> None:
         settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp}/hilo.db", data_dir=tmp / "data",
                             auth="on", admin_token=admin_token, llm_provider="guided",
                             packs="trading_mentor,courses,tax_help,commerce,council")
-        live = start_server(settings)
+        live = start_server(settings, timeout=300)
         try:
             with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=120) as root:
                 owner = new_key(root, "dueña", scope="admin")

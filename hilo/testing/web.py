@@ -62,12 +62,13 @@ def launch(playwright, fake_audio: Path | None = None):
 
 def sign_in(page, base_url: str, credential: str, next_page: str = "/web/chat") -> None:
     """Through the sign-in page, as a person would: type the key, press Enter."""
-    from urllib.parse import quote
+    from urllib.parse import quote, urlsplit
 
     page.goto(f"{base_url}/web/login?next={quote(next_page)}")
     page.fill("#credential", credential)
     page.press("#credential", "Enter")
-    page.wait_for_url(f"**{next_page.split('?')[0]}*")
+    path = urlsplit(next_page).path
+    page.wait_for_url(lambda url: urlsplit(url).path == path)
 
 
 def new_key(admin: httpx.Client, user: str, scope: str = "user") -> str:

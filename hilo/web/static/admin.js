@@ -184,7 +184,7 @@ async function assistants(root) {
     { label: t("tools"), value: (a) => (a.tools || []).map((x) => x.type === "function" ? x.function.name : x.type).join(", ") || "—" },
     { label: t("stores"), value: (a) => ((a.tool_resources || {}).file_search || {}).vector_store_ids?.join(", ") || "—" },
     { label: t("owner"), value: (a) => a.metadata && a.metadata.hilo_pack ? `pack ${a.metadata.hilo_pack}` : t("global") },
-    { label: "", value: (a) => el("button", { type: "button", onclick: () => { editor.replaceChildren(el("h2", {}, `${t("edit")}: ${a.name || a.id}`), assistantForm(a, () => show("asistentes"))); editor.querySelector("input").focus(); } }, t("edit")) },
+    { label: "", value: (a) => el("button", { type: "button", onclick: () => { editor.replaceChildren(el("h2", {}, `${t("edit")}: ${a.name || a.id}`), assistantForm(a)); editor.querySelector("input").focus(); } }, t("edit")) },
   ], list.data), editor);
   root.append(el("h2", {}, t("new.assistant")), assistantForm({}, () => show("asistentes")));
 }
@@ -591,7 +591,10 @@ async function health(root) {
 
 // ------------------------------------------------------------------ routing
 
+let generation = 0;
+
 async function show(hash) {
+  const mine = ++generation; // a later navigation wins over a slower earlier one
   const [name, ...rest] = (hash || "resumen").split("?")[0].split("/");
   const section = SECTIONS.find((s) => s[0] === name) || SECTIONS[0];
   for (const a of document.querySelectorAll("#sections a")) {
@@ -603,6 +606,7 @@ async function show(hash) {
   target.replaceChildren(el("p", { class: "muted" }, t("loading")));
   document.title = `hilo · ${t(section[1])}`;
   await guarded(root, () => section[2](root, rest.join("/") || undefined));
+  if (mine !== generation) return;
   target.replaceChildren(root);
   target.setAttribute("aria-busy", "false");
   document.body.dataset.ready = section[0];
