@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +42,9 @@ def main(out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="hilo-screens-"))
+    report = tmp / "report.json"  # a backtest report for the council page to draw
+    subprocess.run([sys.executable, "-c", "from hilo.cli import app; app()", "council", "backtest", "--dataset",
+                    "btc-usd-1d", "--out", str(report)], check=True, capture_output=True, timeout=300)
     admin_token = secrets.token_urlsafe(24)
     with FakeBinance() as binance:
         binance.set_bars("BTC/USDT", "1d", load_dataset("btc-usd-1d"))
@@ -70,7 +74,9 @@ def main(out: Path) -> None:
                 page.fill("#input", QUESTION)
                 page.press("#input", "Enter")
                 page.wait_for_selector(".msg.assistant.complete", timeout=120_000)
+                page.locator(".msg.assistant a.cite").first.click()  # a citation opens its passage
                 page.fill("#input", "¿Hasta cuándo puedo declarar?")
+                page.locator(".msg.user").first.scroll_into_view_if_needed()
                 page.screenshot(path=out / "chat.png")
                 phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
                                             is_mobile=True, has_touch=True, storage_state=page.context.storage_state())
@@ -82,6 +88,9 @@ def main(out: Path) -> None:
                 for name, hash_ in (("console", "resumen"), ("shop", "tienda"), ("council", "consejo")):
                     page.goto(f"{live.url}/web/admin#{hash_}")
                     page.wait_for_selector(f"body[data-ready='{hash_}']")
+                    if hash_ == "consejo":
+                        page.set_input_files("[data-view='consejo'] input[type=file]", report)
+                        page.wait_for_selector("#backtest svg.chart")
                     page.wait_for_timeout(300)
                     page.screenshot(path=out / f"{name}.png", full_page=True)
                 browser.close()
