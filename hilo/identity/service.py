@@ -140,6 +140,8 @@ class AuthService:
         if not found:
             principal = await sessions.load_session(db, token)
             self._remember(key, principal)
+        if principal is not None and principal.via == "admin_token" and not self.settings.admin_token:
+            principal = None  # HILO_ADMIN_TOKEN was removed: what it opened ends with it
         if principal is None:
             raise unauthorized("The web session has ended (signed out, expired or its key revoked); sign in again.",
                                code="session_expired")

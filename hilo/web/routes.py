@@ -40,7 +40,8 @@ SECURITY_HEADERS = {
 }
 
 router = APIRouter(prefix="/web", tags=["web pages"], include_in_schema=False)
-api = APIRouter(prefix="/web/api", tags=["web pages"])
+# The pages' own endpoints (README, "The web: chat and admin console"), not part of the public API spec.
+api = APIRouter(prefix="/web/api", tags=["web pages"], include_in_schema=False)
 
 MESSAGES = {
     "bad_credential": ("La clave o el token no es válido, ha caducado o fue revocado. Revísalo e inténtalo de nuevo.",

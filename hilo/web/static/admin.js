@@ -128,6 +128,7 @@ async function overview(root) {
     Hilo.api("/v1/assistants?limit=100"), Hilo.api("/admin/users?limit=100"),
     Hilo.api("/web/api/admin/conversations?limit=100"), Hilo.api("/", { raw: false }),
   ]);
+  assistantNames = new Map(asst.data.map((a) => [a.id, a.name || a.id]));
   grid.append(kpi(t("k.assistants"), Hilo.fmtNumber(asst.data.length) + (asst.has_more ? "+" : "")),
     kpi(t("k.users"), Hilo.fmtNumber(people.data.length) + (people.has_more ? "+" : "")),
     kpi(t("k.conversations"), Hilo.fmtNumber(convs.data.length) + (convs.has_more ? "+" : "")),
@@ -244,10 +245,16 @@ async function users(root) {
 
 // ------------------------------------------------------------------ conversations
 
+let assistantNames = new Map();
+async function loadAssistantNames() {
+  const page = await Hilo.api("/v1/assistants?limit=100");
+  assistantNames = new Map(page.data.map((a) => [a.id, a.name || a.id]));
+}
+
 function conversationTable(rows) {
   return table([
     { label: t("user"), value: (c) => c.user || c.user_id || "—" },
-    { label: t("assistant"), value: (c) => el("code", {}, c.assistant_id || "—") },
+    { label: t("assistant"), value: (c) => assistantNames.get(c.assistant_id) || el("code", {}, c.assistant_id || "—") },
     { label: t("messages"), value: (c) => Hilo.fmtNumber(c.messages), num: true },
     { label: t("last"), value: (c) => Hilo.fmtDate(c.last_message_at || c.created_at) },
     { label: "", value: (c) => el("a", { href: `#conversaciones/${c.thread_id}` }, t("open")) },
@@ -257,6 +264,7 @@ function conversationTable(rows) {
 async function conversations(root, threadId) {
   if (threadId) return conversation(root, threadId);
   root.append(el("h1", {}, t("s.conversations")));
+  await loadAssistantNames();
   let offset = 0;
   const holder = el("div", {});
   const more = el("button", { type: "button" }, t("more"));
@@ -529,13 +537,16 @@ function drawBacktest(out, report) {
   for (const name of Object.keys(report.baselines || {})) if (eq[name]) series.push({ name, values: eq[name], cls: "alt" });
   const data = report.data || {};
   out.append(el("p", {}, el("strong", {}, `${data.symbol || ""} ${data.timeframe || ""}`), ` · ${data.bars || ""} bars · ${(data.start || "").slice(0, 10)} – ${(data.end || "").slice(0, 10)}`));
-  out.append(Charts.legend([["council", ""], [Object.keys(report.baselines || {}).join(", "), "alt"]]));
-  out.append(Charts.lines({ label: `${t("equity")}: council`, labels, series: series.slice(0, 2), format: (v) => Hilo.fmtNumber(v, 0) }));
+  const drawn = series.slice(0, 2); // the council and the first baseline (buy and hold)
+  out.append(Charts.legend(drawn.map((s, i) => [s.name, i ? "alt" : ""])));
+  out.append(Charts.lines({ label: `${t("equity")}: ${drawn.map((s) => s.name).join(", ")}`, labels, series: drawn, format: (v) => Hilo.fmtNumber(v, 0) }));
   if (eq.council_drawdown) out.append(el("h3", {}, t("drawdown")), Charts.lines({ label: t("drawdown"), labels, series: [{ name: t("drawdown"), values: eq.council_drawdown.map((v) => -100 * v) }], format: (v) => `${Hilo.fmtNumber(v, 1)} %`, height: 160 }));
   const names = ["council", ...Object.keys(report.baselines || {})];
   const metrics = { council: report.metrics || {}, ...(report.baselines || {}) };
   const keys = ["total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate", "trades", "fees"].filter((k) => k in (report.metrics || {}));
-  out.append(table([{ label: t("metric"), value: (k) => k }, ...names.map((n) => ({ label: n, value: (k) => Hilo.fmtNumber(metrics[n][k], 3), num: true }))], keys));
+  const pct = new Set(["total_return", "cagr", "max_drawdown", "win_rate"]);
+  const shown = (k, v) => v === null || v === undefined ? "—" : pct.has(k) ? `${Hilo.fmtNumber(v * 100, 1)} %` : Hilo.fmtNumber(v, 2);
+  out.append(table([{ label: t("metric"), value: (k) => k }, ...names.map((n) => ({ label: n, value: (k) => shown(k, metrics[n][k]), num: true }))], keys));
 }
 
 // ------------------------------------------------------------------ webhooks

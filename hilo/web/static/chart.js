@@ -13,11 +13,17 @@ const Charts = (() => {
     return n;
   }
 
-  function nice(max) {
-    if (!(max > 0)) return 1;
-    const step = Math.pow(10, Math.floor(Math.log10(max)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * step >= max) return m * step;
-    return 10 * step;
+  // The top of an axis from zero with four equal steps, each a round number (1, 2, 2.5, 5 x 10^n;
+  // whole numbers for counts).
+  function nice(max, whole = false) {
+    if (!(max > 0)) return 4;
+    const quarter = max / 4;
+    const power = Math.pow(10, Math.floor(Math.log10(quarter)));
+    for (const m of whole && power < 10 ? [1, 2, 5, 10] : [1, 2, 2.5, 5, 10]) {
+      const step = Math.max(whole ? 1 : 0, m * power);
+      if (step >= quarter) return 4 * step;
+    }
+    return 40 * power;
   }
 
   function range(values) {
@@ -78,13 +84,13 @@ const Charts = (() => {
     });
     svg.append(g);
     if (line && line.values.length) {
-      const lt = nice(Math.max(0, ...line.values));
+      const lt = nice(Math.max(0, ...line.values), line.values.every(Number.isInteger));
       const ly = (v) => height - PAD.bottom - (v / lt) * (height - PAD.top - PAD.bottom);
       yAxis(svg, 0, lt, ly, line.format || String, "right", height);
       const d = line.values.map((v, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${ly(v).toFixed(1)}`).join("");
       svg.append(node("path", { class: "line alt", d }));
       line.values.forEach((v, i) => {
-        const c = node("circle", { class: "dot", cx: x(i), cy: ly(v), r: 2.5, "data-value": v });
+        const c = node("circle", { class: "dot alt", cx: x(i), cy: ly(v), r: 2.5, "data-value": v });
         c.append(node("title", {}, `${labels[i]}: ${(line.format || String)(v)} ${line.name || ""}`));
         svg.append(c);
       });

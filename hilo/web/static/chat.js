@@ -117,7 +117,7 @@ function renderText(target, key, value, annotations, steps) {
   let at = 0;
   for (const cite of cites) {
     if (cite.start_index < at) continue;
-    paragraph.append(value.slice(at, cite.start_index).replace(MARKER, ""));
+    paragraph.append(value.slice(at, cite.start_index).replace(MARKER, "").replace(/\s+$/, ""));
     let n = numbers.get(cite.text);
     if (!n) {
       n = numbers.size + 1;
@@ -130,7 +130,7 @@ function renderText(target, key, value, annotations, steps) {
         el("details", {}, el("summary", {}, el("span", { class: "file" }, name), short ? ` — ${short}` : ""),
           text ? el("blockquote", {}, text) : null)));
     }
-    paragraph.append(" ", el("a", { class: "cite", href: `#src-${key}-${n}`, "aria-label": t("chat.source", { n, file: "" }).trim(),
+    paragraph.append(el("a", { class: "cite", href: `#src-${key}-${n}`, "aria-label": t("chat.source", { n, file: "" }).trim(),
       onclick: (event) => { event.preventDefault(); openSource(`src-${key}-${n}`); } }, `[${n}]`));
     at = cite.end_index;
   }
