@@ -6,12 +6,11 @@ the HTTP endpoints, the channels, the webhooks and the enabled packs.
 
 from __future__ import annotations
 
-import logging
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from hilo import __version__, channels, web, webhooks
+from hilo import __version__, channels, runtime, web
 from hilo.api import (
     admin,
     assistants,
@@ -28,87 +27,31 @@ from hilo.api import (
 )
 from hilo.api.guard import v1_guard
 from hilo.api.limits import RequestLimits, check_inputs
-from hilo.audio import aclose as close_transcription
-from hilo.audio import announce as announce_transcription
 from hilo.identity.service import AuthService
-from hilo.kit.bus import LocalBus
 from hilo.kit.config import Settings, get_settings
-from hilo.kit.db.session import Database
-from hilo.knowledge.ingest import Ingestor
 from hilo.packs import Pack, loader
-from hilo.providers.registry import Providers
-from hilo.runs.engine import RunEngine
-from hilo.runs.service import RunService
-from hilo.runs.store import RunStore
-from hilo.tools import ToolRegistry
-from hilo.tools.file_search import FileSearchKind
-from hilo.tools.permissions import ToolPolicy
 from hilo.webhooks import api as webhooks_api
-from hilo.webhooks import events as webhook_events
-
-log = logging.getLogger("hilo")
 
 
-def create_app(settings: Settings | None = None, packs: list[Pack] | None = None) -> FastAPI:
-    """``packs``: the packs to start; by default the installed ones HILO_PACKS enables."""
+def create_app(settings: Settings | None = None, packs: list[Pack] | None = None,
+               execute: bool | None = None) -> FastAPI:
+    """``packs``: the packs to start; by default the installed ones HILO_PACKS enables.
+    ``execute``: run the queue's runs here too (scaled out; default HILO_EXECUTE_RUNS)."""
     settings = settings or get_settings()
+    if execute is None:
+        execute = settings.execute_runs
     if packs is None:
         packs = loader.select(loader.discover(), settings.packs)
-    tools = ToolRegistry()
-    tools.register_kind(FileSearchKind())  # the built-in retrieval tool (hilo.knowledge)
-    loader.register_tools(packs, tools)
-    webhook_events.register(event for pack in packs for event in pack.events)
+    tools = runtime.make_tools(packs)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        db = Database(settings.database_url, settings.db_pool_size)
-        tools.policy = ToolPolicy(db, ttl=settings.auth_cache_s)
-        bus = LocalBus()
-        providers = Providers(settings, tools)
-        # The guided provider answers when the configured model fails after its retries.
-        fallback = providers.guided if providers.default_kind == "openai" else None
-        store = RunStore(db, max_messages=settings.context_max_messages)
-        engine = RunEngine(store, providers, bus, settings, tools=tools, fallback=fallback)
-        app.state.settings, app.state.db, app.state.bus, app.state.tools = settings, db, bus, tools
-        app.state.providers, app.state.packs = providers, packs
-        app.state.runs = RunService(store, engine, bus, settings, tools)
-        started = await loader.start(db, packs, tools, providers.guided, settings)
-        app.state.pack_assistants, app.state.channel_assistants = started.assistants, started.channels
-        if providers.default_kind in ("guided", "openai"):
-            await providers.guided.warm()
-        if settings.recover_on_start:
-            touched = await engine.recover()
-            if touched:
-                log.warning("recovered %d run(s) left active by a previous process", touched)
-        await engine.start_background()
-        app.state.knowledge = Ingestor(db, settings)  # vector store files, in the background
-        await app.state.knowledge.start()
-        await channels.start(app.state)  # WhatsApp clients
-        app.state.webhooks = webhooks.WebhookDispatcher(db, bus, settings)
-        await app.state.webhooks.start()
-        for pack in packs:
-            if pack.on_start is not None:
-                await pack.on_start(app.state)
-        announce_transcription(settings)  # which speech-to-text answers, or what its settings lack
-        log.info("hilo %s ready: database %s, default model provider %s",
-                 __version__, db.engine.dialect.name, providers.default_kind)
+        await runtime.start(app.state, settings, packs, tools, execute=execute)
         try:
             yield
         finally:
-            for pack in reversed(packs):
-                if pack.on_stop is not None:
-                    try:
-                        await pack.on_stop(app.state)
-                    except Exception:
-                        log.exception("pack %s did not stop cleanly", pack.name)
-            await engine.stop()
-            await app.state.knowledge.stop()
-            await channels.stop(app.state)
-            await app.state.webhooks.stop()
-            await providers.aclose()
-            await close_transcription()  # the endpoint's SDK clients of this event loop
+            await runtime.stop(app.state)
             await app.state.auth.aclose()  # the rate limiter's Redis pool
-            await db.dispose()
 
     # check_inputs comes first on every route: before the /v1 guard looks up a path's ids.
     app = FastAPI(title="hilo", version=__version__, lifespan=lifespan, dependencies=[Depends(check_inputs)],

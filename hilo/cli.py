@@ -355,6 +355,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (HILO_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (HILO_PORT).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    execute: Annotated[bool | None, typer.Option(
+        "--execute/--no-execute",
+        help="Scaled out (HILO_REDIS_URL): also execute queued runs here (default HILO_EXECUTE_RUNS), "
+             "or only serve and enqueue, leaving runs to `hilo worker`.")] = None,
 ) -> None:
     """Apply migrations, then serve the API."""
     import asyncio
@@ -369,13 +373,17 @@ def serve(
     from hilo.providers.registry import Providers
     from hilo.runs.engine import RunEngine
     from hilo.runs.store import RunStore
+    from hilo.runtime import scaled_out
 
     settings = get_settings()
     _log(settings.log_level)
+    if execute is not None:
+        os.environ["HILO_EXECUTE_RUNS"] = "true" if execute else "false"  # --workers N: each process reads it
+        settings = settings.model_copy(update={"execute_runs": execute})
     host = host or settings.host
     port = port or settings.port
     upgrade(settings.database_url)
-    if workers > 1:
+    if workers > 1 and not scaled_out(settings):
         # Recover once here; workers must not fail each other's fresh runs.
         async def _recover() -> int:
             db = Database(settings.database_url)
@@ -400,6 +408,44 @@ def serve(
         Multiprocess(config, sockets=[sock]).run()
     else:
         uvicorn.Server(config).run(sockets=[sock])
+
+
+@app.command()
+def worker() -> None:
+    """Execute queued runs from the Redis queue (HILO_REDIS_URL), with the background work of a
+    scaled-out hilo: ingestion, webhook deliveries, the council's schedules. Stops on SIGTERM."""
+    import asyncio
+    import signal
+    from types import SimpleNamespace
+
+    from hilo import runtime
+    from hilo.migrations import upgrade
+    from hilo.packs import loader
+    from hilo.runtime import scaled_out
+
+    settings = get_settings()
+    _log(settings.log_level)
+    if not scaled_out(settings):
+        typer.echo("hilo worker takes runs from the Redis queue: set HILO_REDIS_URL (and HILO_DATABASE_URL "
+                   "to the database the API replicas use).", err=True)
+        raise typer.Exit(2)
+    upgrade(settings.database_url)
+
+    async def main() -> None:
+        packs = loader.select(loader.discover(), settings.packs)
+        state = SimpleNamespace()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        await runtime.start(state, settings, packs, runtime.make_tools(packs), execute=True, role="worker")
+        try:
+            await stopping.wait()
+        finally:
+            logging.getLogger("hilo").info("worker stopping: runs under way end failed (shutdown)")
+            await runtime.stop(state)
+
+    asyncio.run(main())
 
 
 def _pack_commands() -> None:

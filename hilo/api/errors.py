@@ -2,7 +2,8 @@
 
 Every layer raises :class:`hilo.kit.errors.HiloError`; here it becomes a response with its
 status. Request validation errors are 400s naming the parameter, unknown routes 404s, and
-anything unexpected a 500 whose detail goes to the log only.
+anything unexpected a 500 whose detail goes to the log only; a database that is away, a 503 with
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hilo.kit.db import outage
 from hilo.kit.errors import HiloError, InvalidRequest
 
 log = logging.getLogger("hilo.api")
@@ -60,6 +62,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
+        if outage.unavailable(exc):
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+            body = HiloError("The database is unavailable; try again in a few seconds.", status=503,
+                             type="server_error", code="database_unavailable").body()
+            return JSONResponse(body, status_code=503, headers={"Retry-After": str(outage.RETRY_AFTER_S)})
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         body = HiloError("The server had an error while processing your request.", status=500,
                          type="server_error").body()

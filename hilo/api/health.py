@@ -1,4 +1,4 @@
-"""GET /health (alive) and GET /health/ready (database and model provider)."""
+"""GET /health (alive) and GET /health/ready (database, model provider, and the run queue when scaled out)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ async def readiness(request: Request) -> dict:
         checks["model"] = {"ok": ok, "provider": provider.name, "detail": detail}
     except Exception as exc:
         checks["model"] = {"ok": False, "provider": state.providers.default_kind, "detail": str(exc)}
+    queue = getattr(state.engine.executor, "health", None)
+    if queue is not None:  # scaled out: Redis, the run queue and its workers
+        try:
+            checks["queue"] = await asyncio.wait_for(queue(), timeout=5)
+        except Exception as exc:
+            checks["queue"] = {"ok": False, "detail": type(exc).__name__}
     return checks
 
 

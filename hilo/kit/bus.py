@@ -2,8 +2,9 @@
 
 :class:`EventBus` is the seam: SSE streams, WebSockets and the seed facade subscribe per
 run; webhooks and metrics listen to every event. :class:`LocalBus` is the in-process bus;
-a cross-process bus (Redis, for API replicas and run workers) implements the same five
-methods, and nothing that publishes or subscribes changes. Payloads are built only when
+:class:`hilo.kit.redis_bus.RedisBus` crosses processes (API replicas and run workers) with the
+same methods, and nothing that publishes or subscribes changes. Subscribing is awaited: across
+processes it must learn where the run's stream stands before the caller goes on. Payloads are built only when
 someone listens (:meth:`EventBus.wants`), so an unobserved run pays nothing for its events.
 """
 
@@ -19,8 +20,13 @@ Listener = Callable[[str, str, Any], None]  # (run_id, event, payload)
 
 
 class EventBus(Protocol):
-    def subscribe(self, run_id: str) -> asyncio.Queue[Event]:
-        """A queue that receives the run's events from now on (in publication order)."""
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def subscribe(self, run_id: str, *, fresh: bool = False) -> asyncio.Queue[Event]:
+        """A queue that receives the run's events from now on (in publication order);
+        ``fresh``: the run was just created, nothing was published for it yet."""
         ...
 
     def unsubscribe(self, run_id: str, queue: asyncio.Queue[Event]) -> None: ...
@@ -37,6 +43,10 @@ class EventBus(Protocol):
 
     def publish(self, run_id: str, event: str, payload: Any) -> None: ...
 
+    async def flush(self) -> None:
+        """Return once everything published so far reached every subscriber's process."""
+        ...
+
 
 class LocalBus:
     """The in-process :class:`EventBus`."""
@@ -45,7 +55,16 @@ class LocalBus:
         self._runs: dict[str, list[asyncio.Queue[Event]]] = defaultdict(list)
         self._listeners: list[Listener] = []
 
-    def subscribe(self, run_id: str) -> asyncio.Queue[Event]:
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+    async def subscribe(self, run_id: str, *, fresh: bool = False) -> asyncio.Queue[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._runs[run_id].append(queue)
         return queue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -100,6 +101,10 @@ class Settings(BaseSettings):
     rate_limit: str = ""  # per principal, e.g. "30/minute"; empty: off
     redis_url: str | None = None
     redis_prefix: str = "hilo"
+    # Scale-out (hilo.runtime, hilo.runs.queue): README "Scale-out"
+    run_queue: Literal["auto", "local", "redis"] = "auto"  # auto: the Redis queue when HILO_REDIS_URL is set
+    execute_runs: bool = True  # hilo serve also executes queued runs (scaled out); false: API only
+    run_lease_s: float = 15.0  # a worker renews its runs' leases; a run whose lease ran out ends failed
     history_limit: int = 50  # messages a channel's history returns; the thread keeps all
     max_message_chars: int = 4000  # facade input cap (longer: 400)
     web_session_hours: float = Field(default=12.0, gt=0)  # a web sign-in lasts this long (a JWT's: until its exp)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 
 from hilo.kit.db.session import create_engine
 from hilo.migrations import metadata
@@ -33,6 +34,10 @@ def _run(connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # API replicas and workers start together: one migrates, the others wait, then find
+            # nothing to do (the lock ends with this transaction).
+            connection.execute(text("SELECT pg_advisory_xact_lock(4812301)"))
         context.run_migrations()
 
 

@@ -132,7 +132,13 @@ class RunEngine:
         self._sweeper: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ lifecycle
+    def use_queue(self, executor: Any) -> None:
+        """Execute through a queue of workers (:class:`hilo.runs.queue.QueueExecutor`)."""
+        self.executor = executor
+        executor.on_lost = self.lost
+
     async def start_background(self) -> None:
+        await self.executor.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="runs:sweeper")
 
     async def stop(self) -> None:
@@ -635,6 +641,16 @@ class RunEngine:
                 })
         return len(runs)
 
+    async def lost(self, run_id: str, message: str) -> None:
+        """The worker executing the run died: end it (never run it again: its tools may have acted)."""
+        run = await self.store.get(run_id)
+        if run is None or run.status not in ("queued", "in_progress", "cancelling"):
+            return
+        if run.status == "cancelling":
+            await self._end(run, "cancelled")
+        else:
+            await self._end(run, "failed", {"code": "server_error", "message": message})
+
     async def expire_due(self) -> int:
         """Expire every active run past its ``expires_at`` (all processes may call this); a
         ``cancelling`` one that nobody finished ends ``cancelled``."""
@@ -662,6 +678,7 @@ class RunEngine:
             ticks += 1
             try:
                 await self.watch_cancels()
+                await self.executor.sweep()
                 if ticks % EXPIRY_EVERY == 0:
                     await self.expire_due()
             except Exception:  # keep sweeping; the database may be back next second

@@ -2,8 +2,9 @@
 
 The turn service hands every queued run to an :class:`Executor`; the engine's
 :meth:`~hilo.runs.engine.RunEngine.execute` is what it runs. :class:`LocalExecutor` runs them as
-tasks of this process, at most ``HILO_MAX_CONCURRENT_RUNS`` at once (the rest wait queued). A
-queue of worker processes implements the same four methods.
+tasks of this process, at most ``HILO_MAX_CONCURRENT_RUNS`` at once (the rest wait queued).
+:class:`hilo.runs.queue.QueueExecutor` (a Redis queue of worker processes) implements the same
+methods and executes through a :class:`LocalExecutor` in whichever process takes the job.
 """
 
 from __future__ import annotations
@@ -20,8 +21,18 @@ Abandon = Callable[[str, str], Awaitable[None]]  # (run id, reason): cancelled b
 
 
 class Executor(Protocol):
-    def submit(self, run_id: str, snapshot: Any = None) -> None:
+    def submit(self, run_id: str, snapshot: Any = None) -> Any:
         """Execute (or resume) a queued run; ``snapshot``: the run as just stored (spares a read)."""
+        ...
+
+    def reason(self, run_id: str) -> str | None:
+        """Why the run's task was interrupted here (cancelled | expired | shutdown), if it was."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def sweep(self) -> None:
+        """Periodic upkeep (the engine's sweeper calls it a few times a second)."""
         ...
 
     def cancel(self, run_id: str, reason: str) -> bool:
@@ -47,10 +58,17 @@ class LocalExecutor:
         self._tasks: dict[str, asyncio.Task] = {}
         self.reasons: dict[str, str] = {}  # why a task was cancelled: cancelled | expired | shutdown
 
-    def submit(self, run_id: str, snapshot: Any = None) -> None:
+    async def start(self) -> None:
+        pass
+
+    async def sweep(self) -> None:
+        pass
+
+    def submit(self, run_id: str, snapshot: Any = None) -> asyncio.Task:
         task = asyncio.create_task(self._run(run_id, snapshot), name=f"run:{run_id}")
         self._tasks[run_id] = task
         task.add_done_callback(lambda _t: self._forget(run_id, _t))
+        return task
 
     def _forget(self, run_id: str, task: asyncio.Task) -> None:
         if self._tasks.get(run_id) is task:

@@ -75,3 +75,20 @@ class RunStep(Base):
 # Plain-object twins of the turn path's rows (see hilo.kit.db.base.Record).
 RunRecord = record(Run)
 RunStepRecord = record(RunStep)
+
+
+class RunLease(Base):
+    """Which worker executes a run, until when (``hilo worker``; README "Scale-out").
+
+    A worker inserts the row before it executes a queued run (the primary key makes the claim
+    exclusive), renews ``until_ms`` while it runs, and deletes the row when the run stops. A row
+    whose lease ran out belongs to a worker that died: any process then ends its run ``failed``."""
+
+    __kind__ = "run lease"
+    __tablename__ = "run_leases"
+    run_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    until_ms: Mapped[int] = mapped_column(BigInteger)
+    claimed_at: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_run_leases_owner", "owner"), Index("ix_run_leases_until_ms", "until_ms"))

@@ -102,7 +102,7 @@ class RunService:
                 except StaleAssistant:  # changed since this process kept it: read it again, once
                     if fresh:
                         raise bad_request(f"Thread {thread_id} is busy; try again.") from None
-        queue = self.bus.subscribe(run.id) if watch else None
+        queue = await self.bus.subscribe(run.id, fresh=True) if watch else None
         self.engine.launch(run, assistant)
         return Turn(run, created, queue)
 
@@ -132,7 +132,7 @@ class RunService:
 
     async def wait_until_free(self, busy: ThreadBusy, seconds: float) -> None:
         """Wait (at most ``seconds``) for the run that holds a thread to stop."""
-        queue = self.bus.subscribe(busy.run_id)
+        queue = await self.bus.subscribe(busy.run_id)
         try:
             current = await self.store.get(busy.run_id)
             if current is None or current.status not in ACTIVE or current.status == "requires_action":
@@ -179,7 +179,7 @@ class RunService:
             raise bad_request(f"Expected tool outputs for call_ids {expected}, got {given}: {detail}.",
                               param="tool_outputs")
         step: RunStepRecord | None = await self.store.submit_tool_outputs(run, dict(outputs))
-        queue = self.bus.subscribe(run.id) if watch else None
+        queue = await self.bus.subscribe(run.id) if watch else None
         if self.bus.wants(run.id):
             if step is not None:
                 self.bus.publish(run.id, "thread.run.step.completed", objects.step(step))

@@ -37,6 +37,31 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
+class InvalidSignature(ValueError):
+    """A webhook that must not be trusted; the message says why (never the expected signature)."""
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes, tolerance_s: int = 300,
+           at: float | None = None) -> str:
+    """Check a received Standard Webhooks message; returns its ``webhook-id``.
+
+    ``headers`` with lower-case names. The timestamp must be within ``tolerance_s`` of now (a
+    replay later is refused); any of the space-separated ``v1,`` signatures may match."""
+    msg_id, stamp, given = (headers.get(h) for h in ("webhook-id", "webhook-timestamp", "webhook-signature"))
+    if not msg_id or not stamp or not given:
+        raise InvalidSignature("missing webhook-id, webhook-timestamp or webhook-signature header")
+    try:
+        timestamp = int(stamp)
+    except ValueError:
+        raise InvalidSignature("webhook-timestamp is not a Unix time in seconds") from None
+    if abs((time.time() if at is None else at) - timestamp) > tolerance_s:
+        raise InvalidSignature(f"webhook-timestamp is more than {tolerance_s} s away from now")
+    expected = sign(secret, msg_id, timestamp, body)
+    if not any(hmac.compare_digest(expected, part) for part in given.split() if part.startswith("v1,")):
+        raise InvalidSignature("no signature matches")
+    return msg_id
+
+
 def headers(secret: str, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
     ts = int(time.time()) if timestamp is None else timestamp
     return {

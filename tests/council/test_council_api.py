@@ -15,6 +15,7 @@ from hilo.packs.council.bars import load_dataset
 from hilo.testing.fake_markets import FakeBinance
 from hilo.testing.server import start_server
 from hilo.testing.webhook_receiver import WebhookReceiver
+from hilo.webhooks import signing
 from tests.conftest import BACKENDS, make_settings
 
 ROLES = {"market_monitor", "technical_analyst", "fundamental_analyst", "risk_manager", "strategist",
@@ -22,6 +23,14 @@ ROLES = {"market_monitor", "technical_analyst", "fundamental_analyst", "risk_man
 # only the strategist counts, and a rule that always holds makes it say BUY: a decision to act
 STRATEGIST_ONLY = {r: 0.0 for r in ROLES} | {"strategist": 1.0}
 ALWAYS_BUY = [{"indicator": "price", "op": ">", "value": 0, "action": "BUY", "note": "comprar siempre (prueba)"}]
+
+
+APPROVAL_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # 24 bytes, base64
+
+
+def signed_post(http, event: dict, *, secret: str = APPROVAL_SECRET, at: int | None = None, msg_id: str = "msg_1"):
+    body = json.dumps(event).encode()
+    return http.post("/council/webhooks/approval", content=body, headers=signing.headers(secret, msg_id, body, at))
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +47,7 @@ def council(request, binance, database_factory, tmp_path_factory):
     mp.setenv("HILO_COUNCIL_EXCHANGE_URL", binance.url)
     mp.setenv("HILO_COUNCIL_SCHEDULES", "false")
     mp.setenv("HILO_COUNCIL_TIMEFRAME", "1d")
+    mp.setenv("HILO_COUNCIL_APPROVAL_SECRET", APPROVAL_SECRET)
     settings = make_settings(database_factory(request.param), tmp_path_factory.mktemp("data"), packs="council",
                              llm_provider="guided", webhook_poll_s=0.2, webhook_retry_base_s=0.05)
     live = start_server(settings)
@@ -119,6 +129,38 @@ def test_a_rejected_decision_never_trades(http):
     r = http.post(f"/council/trading/decisions/{d['id']}/reject", json={"note": "no me convence"}).json()
     assert r["status"] == "rejected" and r["resolution"] == "no me convence"
     assert len(http.get("/council/trading/orders").json()["data"]) == orders_before
+
+
+def test_a_signed_approval_webhook_resolves_a_pending_decision_once(http):
+    configure(http, assistant_weights=STRATEGIST_ONLY, custom_rules=ALWAYS_BUY, auto_execute=False)
+    d = decide(http, symbol="BTC/USDT")
+    approve = {"type": "council.decision.approve", "data": {"decision_id": d["id"], "note": "ok desde el bot"}}
+    forged = signed_post(http, approve, secret="whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB")
+    assert forged.status_code == 401 and forged.json()["error"]["code"] == "invalid_signature"
+    stale = signed_post(http, approve, at=int(time.time()) - 3600)
+    assert stale.status_code == 401 and "timestamp" in stale.json()["error"]["message"]
+    unsigned = http.post("/council/webhooks/approval", json=approve)
+    assert unsigned.status_code == 401
+    malformed = signed_post(http, {"type": "council.decision.maybe", "data": {"decision_id": d["id"]}})
+    assert malformed.status_code == 400
+    unknown = signed_post(http, {"type": "council.decision.approve", "data": {"decision_id": "dec_nope"}})
+    assert unknown.status_code == 404
+    assert http.get(f"/council/trading/decisions/{d['id']}").json()["status"] == "pending_approval"
+
+    done = signed_post(http, approve)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "resolved" and done.json()["decision"]["status"] == "executed"
+    assert done.json()["decision"]["orders"][0]["mode"] == "paper"
+    retried = signed_post(http, approve)  # the sender retried: nothing happens twice
+    assert retried.status_code == 200 and retried.json()["status"] == "already_resolved"
+    assert len([o for o in http.get("/council/trading/orders").json()["data"] if o["decision_id"] == d["id"]]) == 1
+    late_reject = signed_post(http, {"type": "council.decision.reject", "data": {"decision_id": d["id"]}})
+    assert late_reject.status_code == 409
+
+    r = decide(http, symbol="BTC/USDT")
+    rejected = signed_post(http, {"type": "council.decision.reject", "data": {"decision_id": r["id"]}}, msg_id="msg_2")
+    assert rejected.json()["decision"]["status"] == "rejected"
+    assert "webhook msg_2" in rejected.json()["decision"]["resolution"]
 
 
 def test_escalation_reaches_the_websocket_and_a_signed_webhook(council, http):

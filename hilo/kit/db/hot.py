@@ -35,6 +35,8 @@ from sqlalchemy import Insert, Select, Table, bindparam, func, insert, select, t
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement
 
+from hilo.kit.db import outage
+
 
 @dataclass(slots=True, frozen=True)
 class Prepared:
@@ -154,9 +156,12 @@ class HotSQL:
         if self.sqlite:
             conn = await self._sqlite()
             return prepared.rows(conn.execute(prepared.sql, prepared.args(values)).fetchall())
-        raw = await self.engine.raw_connection()
+        raw = await self._checkout()
         try:
             return prepared.rows(await raw.driver_connection.fetch(prepared.sql, *prepared.args(values)))
+        except Exception as exc:
+            await self._lost(raw, exc)
+            raise
         finally:
             raw.close()
 
@@ -166,9 +171,12 @@ class HotSQL:
         if self.sqlite:
             yield _SQLiteUnit(self, await self._sqlite())
             return
-        raw = await self.engine.raw_connection()
+        raw = await self._checkout()
         try:
             yield _PostgresUnit(self, raw.driver_connection)
+        except Exception as exc:
+            await self._lost(raw, exc)
+            raise
         finally:
             raw.close()
 
@@ -199,7 +207,7 @@ class HotSQL:
             finally:
                 self._busy = False
             return
-        raw = await self.engine.raw_connection()
+        raw = await self._checkout()
         try:
             conn = raw.driver_connection
             # One round trip opens the transaction (and relaxes its commit when asked).
@@ -213,8 +221,26 @@ class HotSQL:
                     raw.invalidate()
                 raise
             await conn.execute("COMMIT")
+        except Exception as exc:
+            await self._lost(raw, exc)
+            raise
         finally:
             raw.close()
+
+    async def _checkout(self):
+        try:
+            return await self.engine.raw_connection()
+        except Exception as exc:
+            await self._lost(None, exc)
+            raise
+
+    async def _lost(self, raw, exc: BaseException) -> None:
+        """The database went away: drop this connection and the pool's others (all dead too)."""
+        if not outage.unavailable(exc):
+            return
+        if raw is not None:
+            raw.invalidate()
+        await self.engine.dispose(close=False)
 
 
 class Unit:

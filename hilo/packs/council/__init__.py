@@ -21,7 +21,7 @@ async def _start(state: Any) -> None:
 
     state.council = CouncilService(state)
     state.council_schedules = Schedules(state.council)
-    if state.council.settings.schedules:
+    if state.council.settings.schedules and getattr(state, "executes", True):  # not on API-only replicas
         state.council_schedules.start()
 
 

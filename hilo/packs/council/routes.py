@@ -23,6 +23,7 @@ from hilo.kit.errors import HiloError, InvalidRequest, NotFound, Unavailable
 from hilo.packs.council.core import ROLES, CouncilInputError, validate_weights
 from hilo.packs.council.exchange import MarketDataError, UnknownSymbol
 from hilo.packs.council.service import CouncilService, bus_key, user_key
+from hilo.webhooks import signing
 
 log = logging.getLogger("hilo.council")
 
@@ -154,6 +155,55 @@ async def approve(decision_id: str, principal: PrincipalDep, council: ServiceDep
 @router.post("/trading/decisions/{decision_id}/reject")
 async def reject(decision_id: str, principal: PrincipalDep, council: ServiceDep, body: ResolveIn | None = None):
     return await _call(council.resolve(user_key(principal.user_id), decision_id, False, (body or ResolveIn()).note))
+
+
+class ApprovalData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    decision_id: str = Field(min_length=1, max_length=40)
+    user_id: str | None = Field(default=None, max_length=64)  # the council's user (unset: the local one)
+    note: str | None = Field(default=None, max_length=500)
+
+
+class ApprovalEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str = Field(pattern=r"^council\.decision\.(approve|reject)$")
+    data: ApprovalData
+
+
+_RESOLVED = {True: ("approved", "executed", "failed"), False: ("rejected",)}
+
+
+@router.post("/webhooks/approval")
+async def approval_webhook(request: Request, council: ServiceDep):
+    """A signed Standard Webhooks message approves or rejects a pending decision (a chat bot, a
+    phone app): ``{"type": "council.decision.approve" | "council.decision.reject", "data":
+    {"decision_id", "user_id"?, "note"?}}``, signed with HILO_COUNCIL_APPROVAL_SECRET. Delivered
+    twice (a retry), the second answers 200 ``already_resolved``."""
+    secret = council.settings.approval_secret
+    if secret is None:
+        raise NotFound("Approval webhooks are off: set HILO_COUNCIL_APPROVAL_SECRET (a whsec_ secret).",
+                       code="approval_webhooks_off")
+    body = await request.body()
+    try:
+        msg_id = signing.verify(secret.get_secret_value(), {k.lower(): v for k, v in request.headers.items()}, body)
+    except signing.InvalidSignature as exc:
+        raise HiloError(f"Invalid webhook signature: {exc}.", status=401, type="invalid_request_error",
+                        code="invalid_signature") from None
+    try:
+        event = ApprovalEvent.model_validate_json(body)
+    except ValueError:
+        raise InvalidRequest('The body must be {"type": "council.decision.approve" | "council.decision.reject", '
+                             '"data": {"decision_id": "...", "user_id"?: "...", "note"?: "..."}}.') from None
+    approve = event.type.endswith(".approve")
+    user = user_key(event.data.user_id)
+    note = event.data.note or f"{'aprobada' if approve else 'rechazada'} por webhook {msg_id[:64]}"
+    current = await council.decision(user, event.data.decision_id)  # 404 for someone else's
+    if current["status"] != "pending_approval":
+        if current["status"] in _RESOLVED[approve]:
+            return {"status": "already_resolved", "decision": current}
+        raise HiloError(f"Decision {event.data.decision_id} is {current['status']}; it can no longer be "
+                        f"{'approved' if approve else 'rejected'}.", status=409, code="decision_resolved")
+    return {"status": "resolved", "decision": await _call(council.resolve(user, event.data.decision_id, approve, note))}
 
 
 @router.post("/trading/decisions/{decision_id}/replay")
@@ -301,7 +351,7 @@ async def stream(ws: WebSocket):
         return
     user = user_key(principal.user_id)
     await ws.accept()
-    queue = app.state.bus.subscribe(bus_key(user))
+    queue = await app.state.bus.subscribe(bus_key(user))
     await ws.send_json({"type": "connection", "user_id": user})
 
     async def forward() -> None:

@@ -46,17 +46,31 @@ class Schedules:
 
     def start(self) -> None:
         s = self.settings
-        self.scheduler.add_job(self.run_now, IntervalTrigger(seconds=s.monitor_every_s), args=["monitor"],
+        self.scheduler.add_job(self.tick, IntervalTrigger(seconds=s.monitor_every_s), args=["monitor", s.monitor_every_s],
                                id="monitor", max_instances=1, coalesce=True)
-        self.scheduler.add_job(self.run_now, CronTrigger(hour=s.learning_hour_utc, minute=0), args=["learning"],
+        self.scheduler.add_job(self.tick, CronTrigger(hour=s.learning_hour_utc, minute=0), args=["learning", 3600],
                                id="learning", max_instances=1, coalesce=True)
-        self.scheduler.add_job(self.run_now, IntervalTrigger(minutes=5), args=["expiry"], id="expiry",
+        self.scheduler.add_job(self.tick, IntervalTrigger(minutes=5), args=["expiry", 300], id="expiry",
                                max_instances=1, coalesce=True)
         self.scheduler.start()
 
     def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+    async def tick(self, job: str, every_s: float) -> dict[str, Any] | None:
+        """A scheduled run of ``job``. Scaled out, every executing process schedules it: the one that
+        takes the tick's Redis lock (held for most of the interval) runs it, the others skip."""
+        redis = getattr(self.council.state.bus, "redis", None)
+        if redis is not None:
+            key = f"{self.council.state.settings.redis_prefix}:council:tick:{job}"
+            try:
+                if not await redis.set(key, "1", nx=True, px=max(1000, int(every_s * 900))):
+                    return None
+            except Exception as exc:  # Redis away: skip this tick rather than run it everywhere
+                log.warning("council job %s skipped: Redis lock unavailable (%s)", job, type(exc).__name__)
+                return None
+        return await self.run_now(job)
 
     async def run_now(self, job: str) -> dict[str, Any]:
         """Run ``job`` (retried up to HILO_COUNCIL_JOB_RETRIES times); returns its last record."""

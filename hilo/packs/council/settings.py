@@ -33,6 +33,8 @@ class CouncilSettings(BaseSettings):
     monitor_every_s: int = Field(default=60, ge=5, le=3600)
     learning_hour_utc: int = Field(default=0, ge=0, le=23)
     job_retries: int = Field(default=2, ge=0, le=10)
+    # a whsec_ secret: signed approval webhooks (POST /council/webhooks/approval) resolve decisions
+    approval_secret: SecretStr | None = None
     # a pending (escalated) decision expires after this many minutes without an answer
     approval_minutes: float = Field(default=60.0, gt=0, le=7 * 24 * 60)
     # optional news and social sentiment endpoint (JSON); none: the offline adapter says so
