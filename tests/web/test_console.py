@@ -53,7 +53,7 @@ def owner(shop):
 def open_console(page, live, secret: str, section: str) -> None:
     sign_in(page, live.url, secret, next_page="/web/admin")
     page.goto(f"{live.url}/web/admin#{section}")
-    page.wait_for_selector(f"body[data-ready='{section}']")
+    page.wait_for_selector(f"body[data-ready='{section.split('/')[0]}']")
 
 
 def test_an_admin_approves_an_escalated_decision_from_the_console(page, shop, owner):
@@ -146,3 +146,18 @@ def test_a_pack_that_is_not_enabled_is_shown_as_not_installed(page, site):
         page.wait_for_selector(f"body[data-ready='{section}']")
         note = page.locator(f"[data-not-installed='{pack}']")
         assert "no está instalad" in note.inner_text() and "HILO_PACKS" in note.inner_text()
+
+
+def test_knowledge_upload_into_a_store_and_its_ingestion(page, shop, owner):
+    secret, http = owner
+    store = http.post("/v1/vector_stores", json={"name": "manual de la tienda"}).json()
+    open_console(page, shop, secret, f"conocimiento/{store['id']}")
+    page.set_input_files("[data-view='conocimiento'] input[type=file]", files=[{
+        "name": "garantia.txt", "mimeType": "text/plain",
+        "buffer": "La garantía de los productos es de seis meses desde la compra.".encode()}])
+    page.get_by_role("button", name="Subir archivo al almacén").click()
+    page.wait_for_selector("text=Archivo subido")
+    page.wait_for_selector("[data-view='conocimiento'] td:has-text('garantia.txt')", timeout=60_000)
+    page.wait_for_selector("[data-view='conocimiento'] .pill:has-text('completed')", timeout=120_000)
+    files = http.get(f"/v1/vector_stores/{store['id']}/files").json()["data"]
+    assert [f["status"] for f in files] == ["completed"]

@@ -346,6 +346,11 @@ async function knowledge(root, storeId) {
     catch (exc) { made.append(message(exc.message, "error")); }
   });
   root.append(create);
+  const ingesting = stores.data.some((s) => s.file_counts.in_progress > 0);
+  if (ingesting) { // ingestion runs in the background: show its progress as it goes
+    const here = location.hash;
+    setTimeout(() => { if (location.hash === here) show(here.slice(1)); }, 2000);
+  }
   if (!storeId) return;
   const files = await Hilo.api(`/v1/vector_stores/${storeId}/files?limit=100`);
   const names = new Map();
@@ -360,7 +365,7 @@ async function knowledge(root, storeId) {
   ], files.data));
   const input = el("input", { type: "file", multiple: true });
   const out = el("div", {});
-  const form = el("form", { class: "panel row" }, field(t("upload"), input), el("button", { type: "submit", class: "primary" }, t("upload")), out);
+  const form = el("form", { class: "panel row" }, field(t("files"), input), el("button", { type: "submit", class: "primary" }, t("upload")), out);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     out.replaceChildren();
