@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install serve test lint bench clean
+.PHONY: install serve test lint bench screenshots clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/turns.py --snapshot --db both
+
+# PNGs of the web pages (chat, chat on a phone, console, shop, council) for the README; needs chromium.
+screenshots: $(STAMP)
+	$(BIN)/python -m hilo.testing.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) hilo.db hilo-data

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from hilo import __version__, channels, runtime
+from hilo import __version__, channels, runtime, web
 from hilo.api import (
     admin,
     assistants,
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, packs: list[Pack] | None = None
         app.include_router(module.router, dependencies=[Depends(v1_guard)])  # auth, rate limit, owners
     app.include_router(admin.router)
     app.include_router(webhooks_api.router)  # /admin/webhooks
+    web.install(app)  # /web/* (chat, console, sign-in) and the browser's GET / (before the channels' JSON one)
     channels.install(app, settings)  # /api/assistant/* (seed 000), /, /webhooks/*, /ws/assistant/
     for pack in packs:
         for router in pack.routers:

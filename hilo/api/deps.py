@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hilo.identity import Principal
+from hilo.identity import Principal, sessions
 from hilo.identity.service import AuthService
 from hilo.kit.config import Settings
 from hilo.kit.errors import forbidden
@@ -55,8 +55,13 @@ async def _page(
 async def current_principal(request: Request) -> Principal:
     principal = getattr(request.state, "principal", None)
     if principal is None:
-        principal = await request.app.state.auth.authenticate(request.app.state.db,
-                                                              request.headers.get("authorization"))
+        auth, header = request.app.state.auth, request.headers.get("authorization")
+        cookie = request.cookies.get(sessions.COOKIE) if header is None and auth.enabled else None
+        if cookie:  # the web pages: a session cookie, with its CSRF header on state-changing requests
+            principal = await auth.from_session(request.app.state.db, cookie, request.method,
+                                                request.headers.get(sessions.CSRF_HEADER))
+        else:
+            principal = await auth.authenticate(request.app.state.db, header)
         request.state.principal = principal
     return principal
 

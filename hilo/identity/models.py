@@ -40,3 +40,18 @@ class ApiKey(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
     last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class WebSession(Base):
+    """A signed-in browser (the web pages): the cookie holds a random token, the row only its
+    SHA-256; signing out deletes the row. What it acts as is the credential it was opened with."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie's token
+    user_id: Mapped[str | None] = mapped_column(Id, index=True)  # None: HILO_ADMIN_TOKEN
+    scope: Mapped[str] = mapped_column(String(16))  # admin | user
+    via: Mapped[str] = mapped_column(String(16))  # api_key | jwt | admin_token
+    key_id: Mapped[str | None] = mapped_column(Id)  # the API key signed in with: revoking it ends the session
+    entitlements: Mapped[list[str]] = mapped_column(Json, default=list)  # a JWT's own, at sign-in
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)

@@ -8,7 +8,7 @@ import time
 
 from sqlalchemy import select
 
-from hilo.identity import EVERYTHING, LOCAL_ADMIN, Principal
+from hilo.identity import EVERYTHING, LOCAL_ADMIN, Principal, sessions
 from hilo.identity import keys as api_keys
 from hilo.identity.models import ApiKey, User
 from hilo.identity.ratelimit import RateLimiter
@@ -16,6 +16,7 @@ from hilo.identity.tokens import JWTVerifier, claim_entitlements, unauthorized
 from hilo.identity.users import user_entitlements, user_for_identity
 from hilo.kit.config import Settings
 from hilo.kit.db.session import Database
+from hilo.kit.errors import forbidden
 from hilo.kit.ids import now
 
 log = logging.getLogger("hilo.identity")
@@ -127,6 +128,39 @@ class AuthService:
         user_id = await user_for_identity(db, "jwt", subject, name=name)
         entitlements = await user_entitlements(db, user_id)
         return Principal(user_id=user_id, scope="user", entitlements=entitlements, via="jwt")
+
+    async def from_session(self, db: Database, token: str, method: str, csrf: str | None) -> Principal:
+        """The principal of a web session cookie; a state-changing request must carry the session's
+        CSRF token in the ``X-Hilo-CSRF`` header (403 without it)."""
+        if method.upper() not in sessions.SAFE_METHODS and not sessions.csrf_ok(token, csrf):
+            raise forbidden("Missing or wrong X-Hilo-CSRF header for a request made with the session cookie.",
+                            code="csrf_failed")
+        key = "session:" + sessions.digest(token)
+        found, principal = self._cached(key)
+        if not found:
+            principal = await sessions.load_session(db, token)
+            self._remember(key, principal)
+        if principal is not None and principal.via == "admin_token" and not self.settings.admin_token:
+            principal = None  # HILO_ADMIN_TOKEN was removed: what it opened ends with it
+        if principal is None:
+            raise unauthorized("The web session has ended (signed out, expired or its key revoked); sign in again.",
+                               code="session_expired")
+        return principal
+
+    async def sign_in(self, db: Database, credential: str) -> tuple[Principal, int | None]:
+        """Check an API key, a JWT or HILO_ADMIN_TOKEN as a bearer token would be; with a JWT,
+        also its expiry (a session opened with it ends then)."""
+        principal = await self.authenticate(db, f"Bearer {credential.strip()}")
+        expires = None
+        if principal.via == "jwt":
+            import jwt
+
+            expires = int(jwt.decode(credential.strip(), options={"verify_signature": False}).get("exp", 0)) or None
+        return principal, expires
+
+    async def sign_out(self, db: Database, token: str) -> None:
+        await sessions.close_session(db, token)
+        self._cache.pop("session:" + sessions.digest(token), None)
 
     async def aclose(self) -> None:
         if self.limiter is not None:

@@ -114,6 +114,7 @@ class Settings(BaseSettings):
     run_lease_s: float = 15.0  # a worker renews its runs' leases; a run whose lease ran out ends failed
     history_limit: int = 50  # messages a channel's history returns; the thread keeps all
     max_message_chars: int = 4000  # facade input cap (longer: 400)
+    web_session_hours: float = Field(default=12.0, gt=0)  # a web sign-in lasts this long (a JWT's: until its exp)
 
     # Channels (hilo.channels, hilo.webhooks): README "Channels"
     public_url: str | None = None  # the URL callers see (Twilio signs it), e.g. https://bot.example.com

@@ -47,8 +47,10 @@ class LiveServer:
         self.stop()
 
 
-def start_server(settings: Settings, migrate: bool = True, packs: list | None = None) -> LiveServer:
-    """hilo on a free loopback port, in a thread; ``packs``: instead of the installed ones."""
+def start_server(settings: Settings, migrate: bool = True, packs: list | None = None,
+                 timeout: float = 30.0) -> LiveServer:
+    """hilo on a free loopback port, in a thread; ``packs``: instead of the installed ones;
+    ``timeout``: seconds the start-up may take (packs seeding demo data take longer on a busy machine)."""
     if migrate:
         upgrade(settings.database_url)
     sock = bind_socket("127.0.0.1", 0)
@@ -58,7 +60,7 @@ def start_server(settings: Settings, migrate: bool = True, packs: list | None = 
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("hilo test server did not start")
