@@ -144,8 +144,14 @@ class RunEngine:
         """Execute through a queue of workers (:class:`hilo.runs.queue.QueueExecutor`)."""
         self.executor = executor
         executor.on_lost = self.lost
-        executor.start_of = lambda run_id, launched, traceparent: Start(None, launched=launched or time.time(),
-                                                                         traceparent=traceparent)
+        executor.start_of = self._start_of
+
+    @staticmethod
+    def _start_of(launched: float | None, traceparent: str | None, run: dict | None,
+                  assistant: dict | None) -> Start:
+        """A job's Start: the run and assistant it carries (or None: read them), its launch and trace."""
+        return Start(RunRecord(**run) if run else None, AssistantRecord(**assistant) if assistant else None,
+                     launched=launched or time.time(), traceparent=traceparent)
 
     async def start_background(self) -> None:
         await self.executor.start()

@@ -72,6 +72,13 @@ def _claim_statement(dialect: str):
     return statement
 
 
+def _values(record: Any) -> dict[str, Any] | None:
+    """A turn-path record as its attribute values (JSON: what the job carries), or None."""
+    if record is None or not hasattr(record, "_columns"):
+        return None
+    return {key: getattr(record, key) for key, _column in record._columns}
+
+
 def _ms() -> int:
     return int(time.time() * 1000)
 
@@ -101,7 +108,7 @@ class QueueExecutor:
         self._next_renew = 0.0
         self._next_lost = 0.0
         self.on_lost = None  # async (run_id, message) -> None: ends a run whose worker died
-        self.start_of = None  # (run_id, launched, traceparent) -> the engine's Start (the run read later)
+        self.start_of = None  # (launched, traceparent, run, assistant) -> the engine's Start
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -132,15 +139,18 @@ class QueueExecutor:
 
     # ------------------------------------------------------------------ the Executor seam
     def submit(self, run_id: str, snapshot: Any = None) -> None:
-        """``snapshot``: the engine's Start; its launch time and trace context travel with the job."""
-        launched = getattr(snapshot, "launched", None) or time.time()
-        self._spawn(self._enqueue(run_id, launched, getattr(snapshot, "traceparent", None)), f"enqueue:{run_id}")
+        """``snapshot``: the engine's Start. The run and its assistant as just stored travel with
+        the job (the worker's claim checks the run is still queued, so they are current: two reads
+        fewer there), with the launch time and the trace context."""
+        extra = {"launched": getattr(snapshot, "launched", None) or time.time(),
+                 "traceparent": getattr(snapshot, "traceparent", None),
+                 "run": _values(getattr(snapshot, "run", None)), "assistant": _values(getattr(snapshot, "assistant", None))}
+        self._spawn(self._enqueue(run_id, extra), f"enqueue:{run_id}")
 
-    async def _enqueue(self, run_id: str, launched: float, traceparent: str | None) -> None:
+    async def _enqueue(self, run_id: str, extra: dict[str, Any]) -> None:
         try:
             await self.bus.flush()  # `thread.run.created` reaches Redis before the worker's first event
-            await self.queue.enqueue(JOB, key=run_id, run_id=run_id, launched=launched, traceparent=traceparent,
-                                     timeout=0, retries=1, ttl=60)
+            await self.queue.enqueue(JOB, key=run_id, run_id=run_id, timeout=0, retries=1, ttl=60, **extra)
         except Exception as exc:  # the run stays queued in the database: the sweep enqueues it again
             log.warning("could not enqueue run %s (%s); it will be enqueued when Redis answers",
                         run_id, type(exc).__name__)
@@ -155,11 +165,13 @@ class QueueExecutor:
         return self.local.running()
 
     # ------------------------------------------------------------------ executing a job
-    async def _job(self, ctx: dict, *, run_id: str, launched: float | None = None,
-                   traceparent: str | None = None) -> str:
+    async def _job(self, ctx: dict, *, run_id: str, launched: float | None = None, traceparent: str | None = None,
+                   run: dict | None = None, assistant: dict | None = None) -> str:
         if not await self.claim(run_id):
             return "not ours"
-        start = self.start_of(run_id, launched, traceparent) if self.start_of is not None else None
+        start = None
+        if self.start_of is not None:
+            start = self.start_of(launched=launched, traceparent=traceparent, run=run, assistant=assistant)
         try:
             await asyncio.wait([self.local.submit(run_id, start)])  # a cancelled run is not a failed job
         finally:
