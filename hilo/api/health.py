@@ -31,6 +31,18 @@ async def readiness(request: Request) -> dict:
         checks["model"] = {"ok": ok, "provider": provider.name, "detail": detail}
     except Exception as exc:
         checks["model"] = {"ok": False, "provider": state.providers.default_kind, "detail": str(exc)}
+    named = list(state.settings.providers)
+    if named:  # every HILO_PROVIDERS endpoint, checked at once: assistants naming one depend on it
+
+        async def one(name: str) -> tuple[str, dict]:
+            try:
+                ok, detail = await asyncio.wait_for(state.providers.named(name).check(), timeout=5)
+            except Exception as exc:
+                ok, detail = False, type(exc).__name__
+            return name, {"ok": ok, "detail": detail}
+
+        results = dict(await asyncio.gather(*(one(n) for n in named)))
+        checks["providers"] = {"ok": all(r["ok"] for r in results.values()), "named": results}
     queue = getattr(state.engine.executor, "health", None)
     if queue is not None:  # scaled out: Redis, the run queue and its workers
         try:

@@ -105,6 +105,10 @@ class Providers:
     def default(self) -> ModelProvider:
         return self._by_kind(self.default_kind)
 
+    def named(self, name: str) -> ModelProvider:
+        """One of HILO_PROVIDERS' endpoints by its name."""
+        return self._openai(name)
+
     async def aclose(self) -> None:
         for provider in self._cache.values():
             await provider.aclose()

@@ -11,7 +11,7 @@ Hilo.add({
   "s.overview": ["Resumen", "Overview"], "s.assistants": ["Asistentes", "Assistants"],
   "s.users": ["Usuarios y claves", "Users and keys"], "s.conversations": ["Conversaciones", "Conversations"],
   "s.knowledge": ["Conocimiento", "Knowledge"], "s.shop": ["Tienda", "Shop"], "s.council": ["Consejo de trading", "Trading council"],
-  "s.webhooks": ["Webhooks", "Webhooks"], "s.health": ["Salud", "Health"],
+  "s.webhooks": ["Webhooks", "Webhooks"], "s.health": ["Salud", "Health"], "queue": ["Cola de ejecución", "Run queue"],
   "notinstalled": ["{part} no está instalado en este servidor (el pack «{pack}» no está habilitado: añádelo a HILO_PACKS).",
     "{part} is not installed on this server (the “{pack}” pack is not enabled: add it to HILO_PACKS)."],
   "none": ["Nada todavía.", "Nothing yet."],
@@ -593,6 +593,20 @@ async function health(root) {
     kpi(t("provider"), ok(status.model.ok), el("div", { class: "muted" }, `${status.model.provider}: ${status.model.detail || ""}`)),
     kpi(t("ready"), ok(!ready.error), el("div", { class: "muted" }, ready.error || "")),
     kpi(t("transcription"), Hilo.who.transcription ? pill(t("configured"), "good") : pill(t("notconfigured"), "warn"))));
+  const providers = Object.entries(((ready.checks || {}).providers || {}).named || {});
+  if (providers.length) {
+    root.append(el("h2", {}, t("provider")), table([
+      { label: t("provider"), value: ([name]) => el("strong", {}, name) },
+      { label: t("status"), value: ([, c]) => ok(c.ok) },
+      { label: "", value: ([, c]) => String(c.detail || "") },
+    ], providers));
+  }
+  const queue = (ready.checks || {}).queue;
+  if (queue) {
+    root.append(el("h2", {}, t("queue")), table([
+      { label: "", value: ([k]) => k }, { label: "", value: ([, v]) => String(v) },
+    ], Object.entries(queue)));
+  }
   const channels = Object.entries(status.channels || {});
   root.append(el("h2", {}, t("channels")), table([
     { label: t("channel"), value: ([name]) => el("strong", {}, name) },
