@@ -11,7 +11,7 @@ Hilo.add({
   "s.overview": ["Resumen", "Overview"], "s.assistants": ["Asistentes", "Assistants"],
   "s.users": ["Usuarios y claves", "Users and keys"], "s.conversations": ["Conversaciones", "Conversations"],
   "s.knowledge": ["Conocimiento", "Knowledge"], "s.shop": ["Tienda", "Shop"], "s.council": ["Consejo de trading", "Trading council"],
-  "s.webhooks": ["Webhooks", "Webhooks"], "s.health": ["Salud", "Health"], "queue": ["Cola de ejecución", "Run queue"],
+  "s.webhooks": ["Webhooks", "Webhooks"], "s.health": ["Salud", "Health"], "queue": ["Cola de ejecución", "Run queue"], "closedsales": ["Ventas cerradas", "Closed sales"],
   "notinstalled": ["{part} no está instalado en este servidor (el pack «{pack}» no está habilitado: añádelo a HILO_PACKS).",
     "{part} is not installed on this server (the “{pack}” pack is not enabled: add it to HILO_PACKS)."],
   "none": ["Nada todavía.", "Nothing yet."],
@@ -418,8 +418,12 @@ async function shop(root) {
   const range = new URLSearchParams();
   if (params.get("desde")) range.set("desde", params.get("desde"));
   if (params.get("hasta")) range.set("hasta", params.get("hasta"));
-  const [dash, sales] = await Promise.all([
+  const orderRange = new URLSearchParams();
+  if (params.get("desde")) orderRange.set("fecha_desde", params.get("desde"));
+  if (params.get("hasta")) orderRange.set("fecha_hasta", params.get("hasta"));
+  const [dash, sales, orders] = await Promise.all([
     Hilo.api(`/admin/dashboard/ventas?${range}&top=10`), Hilo.api(`/admin/ventas?${range}&limit=20`),
+    Hilo.api(`/pedidos/?${orderRange}&limit=20`),
   ]);
   const totals = dash.totales;
   root.append(el("div", { class: "grid" }, kpi(t("sales"), Hilo.fmtNumber(totals.ventas)), kpi(t("revenue"), Hilo.fmtMoney(totals.ingresos)),
@@ -436,7 +440,15 @@ async function shop(root) {
   grid.append(el("section", {}, el("h2", {}, `${t("lowstock")} (≤ ${dash.bajo_stock.umbral}: ${dash.bajo_stock.total})`), table([
     { label: t("product"), value: (p) => p.nombre }, { label: t("stock"), value: (p) => pill(String(p.stock), p.stock ? "warn" : "bad"), num: true },
   ], dash.bajo_stock.productos.slice(0, 12))));
-  root.append(el("h2", {}, `${t("orders")} (${sales.total})`), table([
+  // Every order, whatever its state (held, collecting data, pending, closed, cancelled), newest first.
+  root.append(el("h2", {}, `${t("orders")} (${orders.total})`), table([
+    { label: "#", value: (o) => o.id, num: true }, { label: t("date"), value: (o) => (o.creado || "").replace("T", " ").slice(0, 16) },
+    { label: t("status"), value: (o) => pill(o.estado, o.estado === "cerrada" ? "good" : o.estado === "cancelada" ? "bad" : "warn") },
+    { label: t("customer"), value: (o) => `${o.cliente.nombre || ""} ${o.cliente.cedula ? "· " + o.cliente.cedula : ""}` },
+    { label: t("items"), value: (o) => o.items.map((i) => `${i.cantidad ?? ""}× ${i.nombre ?? i.producto_id ?? ""}`).join(", ") },
+    { label: t("total"), value: (o) => Hilo.fmtMoney(o.total), num: true },
+  ], orders.pedidos));
+  root.append(el("h2", {}, `${t("closedsales")} (${sales.total})`), table([
     { label: "#", value: (o) => o.id, num: true }, { label: t("date"), value: (o) => (o.cerrado || o.creado || "").replace("T", " ").slice(0, 16) },
     { label: t("customer"), value: (o) => `${o.cliente.nombre || ""} ${o.cliente.cedula ? "· " + o.cliente.cedula : ""}` },
     { label: t("channel"), value: (o) => o.canal }, { label: t("items"), value: (o) => o.items.map((i) => `${i.cantidad ?? ""}× ${i.nombre ?? i.producto_id ?? ""}`).join(", ") },
