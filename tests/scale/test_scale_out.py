@@ -306,9 +306,12 @@ def test_one_trace_follows_a_turn_from_the_replica_to_the_worker(cluster, model)
 
         span = wait_for(run_span, 15, "the worker's run span")
         assert span["service"] == "hilo-worker"
-        trace = wait_for(lambda: [s for s in collector.spans() if s["trace_id"] == span["trace_id"]]
-                         if any(s["name"] == "model call" for s in collector.spans()
-                                if s["trace_id"] == span["trace_id"]) else None, 15, "the whole trace")
+        def whole_trace():  # both processes export in batches: wait for the request span and the model call
+            found = [s for s in collector.spans() if s["trace_id"] == span["trace_id"]]
+            ids = {s["span_id"] for s in found}
+            return found if span["parent_id"] in ids and any(s["name"] == "model call" for s in found) else None
+
+        trace = wait_for(whole_trace, 15, "the whole trace")
         by_id = {s["span_id"]: s for s in trace}
         request = by_id[span["parent_id"]]  # the run span's parent: the request that created the run
         assert request["service"] == "hilo-api" and request["parent_id"] is None
