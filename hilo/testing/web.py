@@ -110,11 +110,12 @@ def shop_sales(live: LiveServer, admin: httpx.Client, days: int = 14, per_day: t
             moves.append(update(Order).where(Order.id == order.json()["id"]).values(
                 created_at=ts, updated_at=ts, closed_at=ts))
             made += 1
-    _run_sql(live, moves)
+    run_sql(live, *moves)
     return made
 
 
-def _run_sql(live: LiveServer, statements) -> None:
+def run_sql(live: LiveServer, *statements) -> None:
+    """Run statements on the server's database from a test (its own engine, off any running loop)."""
     from hilo.kit.db.session import Database
 
     async def go():
