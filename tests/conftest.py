@@ -91,37 +91,3 @@ def script(request):
     name = f"t{uuid.uuid4().hex[:10]}"
     yield f"scripted/{name}", lambda *turns: scripted.register(name, list(turns))
     scripted.reset(name)
-
-
-_opened: list = []
-
-
-def tracked(client):
-    """An SDK or httpx client closed after the test (its pooled sockets must not outlive it)."""
-    _opened.append(client)
-    return client
-
-
-@pytest.fixture(autouse=True)
-def _close_tracked_clients():
-    yield
-    while _opened:
-        _opened.pop().close()
-
-
-def wait_healthy(proc, url: str, log, what: str = "hilo serve", timeout: float = 60) -> None:
-    """Wait until ``url``/health answers 200; fail with ``log``'s text if the process exits first."""
-    import time
-
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, f"{what} did not start"
-        time.sleep(0.2)

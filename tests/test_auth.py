@@ -21,7 +21,7 @@ from hilo.identity.tokens import claim_entitlements
 from hilo.kit.config import Settings, get_settings
 from hilo.testing.jwks import JWKSServer
 from hilo.testing.server import start_server
-from tests.conftest import BACKENDS, make_settings, tracked
+from tests.conftest import BACKENDS, make_settings
 
 ADMIN_TOKEN = "admin-" + uuid.uuid4().hex
 REDIS_URL = os.environ.get("HILO_TEST_REDIS_URL")
@@ -51,9 +51,19 @@ def http(server, token: str | None = ADMIN_TOKEN) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers=headers, timeout=30)
 
 
+_clients: list[OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
 def sdk(server, token: str) -> OpenAI:
     client = OpenAI(base_url=server.url + "/v1", api_key=token, max_retries=0, timeout=30)
-    tracked(client)  # closed after the test
+    _clients.append(client)  # closed after the test
     return client
 
 

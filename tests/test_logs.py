@@ -21,7 +21,7 @@ from hilo.kit.net import bind_socket
 from hilo.kit.observe import logs
 from hilo.kit.observe.asgi import request_id
 from hilo.testing.server import start_server
-from tests.conftest import make_settings, wait_healthy
+from tests.conftest import make_settings
 
 ADMIN = "admin-token-do-not-log-4821"
 SECRET_TEXT = "zanahoria-violeta-contraseña-9137"  # a message body nobody may log
@@ -42,7 +42,16 @@ def serve(tmp_path: Path, database_url: str, **env_extra: str):
                                 stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(proc, url, log, "hilo serve")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "hilo serve did not start"
+            time.sleep(0.2)
         yield url, log
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from hilo.kit.net import bind_socket
 from hilo.kit.observe import metrics
 from hilo.testing.server import start_server
-from tests.conftest import make_settings, wait_healthy
+from tests.conftest import make_settings
 
 ID_LIKE = re.compile(r"^(asst|thread|run|msg|call|step|file|vs|user|key|req)_[0-9a-z]{12,}$")  # hilo's ids
 
@@ -160,7 +160,16 @@ def test_serve_with_two_workers_exposes_the_sum_of_both(database_factory, tmp_pa
                                 stdout=subprocess.DEVNULL, stderr=out, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(proc, url, log, "hilo serve --workers 2")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "hilo serve --workers 2 did not start"
+            time.sleep(0.2)
         turns = 12
         with OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as sdk:
             assistant = sdk.beta.assistants.create(model="scripted/echo")

@@ -110,12 +110,11 @@ def shop_sales(live: LiveServer, admin: httpx.Client, days: int = 14, per_day: t
             moves.append(update(Order).where(Order.id == order.json()["id"]).values(
                 created_at=ts, updated_at=ts, closed_at=ts))
             made += 1
-    run_sql(live, *moves)
+    _run_sql(live, moves)
     return made
 
 
-def run_sql(live: LiveServer, *statements) -> None:
-    """Run statements on the server's database from a test (its own engine, off any running loop)."""
+def _run_sql(live: LiveServer, statements) -> None:
     from hilo.kit.db.session import Database
 
     async def go():

@@ -3,6 +3,7 @@ and a user key, sales made through ``POST /pedidos/``, and direct writes that mo
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import datetime
@@ -11,9 +12,9 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy import update
 
+from hilo.kit.db.session import Database
 from hilo.packs.commerce.models import Order
 from hilo.testing.server import LiveServer, start_server
-from hilo.testing.web import run_sql
 from tests.conftest import make_settings
 
 TOKEN = "shop-admin-secret"
@@ -68,6 +69,21 @@ def in_stock(admin: httpx.Client, count: int, at_least: int = 5, skip: set[int] 
 def local_ts(text: str) -> int:
     """Epoch seconds of a local time of the shop (``"2025-03-02 23:30"``)."""
     return int(datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=ZONE).timestamp())
+
+
+def run_sql(live: LiveServer, *statements) -> None:
+    """Run statements on the server's database from the test (its own engine)."""
+    async def go():
+        db = Database(live.settings.database_url)
+        try:
+            async with db.sessionmaker() as session:
+                for statement in statements:
+                    await session.execute(statement)
+                await session.commit()
+        finally:
+            await db.engine.dispose()
+
+    asyncio.run(go())
 
 
 def move_sale(live: LiveServer, order_id: int, when: str) -> None:

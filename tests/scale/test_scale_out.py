@@ -23,7 +23,7 @@ from hilo.testing.cluster import Cluster, PrivatePostgres, PrivateRedis, free_po
 from hilo.testing.fake_openai import FakeOpenAIServer
 from hilo.testing.fake_otlp import FakeCollector
 from hilo.testing.webhook_receiver import WebhookReceiver
-from tests.conftest import PG_URL, tracked
+from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="scale-out runs on PostgreSQL: set HILO_TEST_DATABASE_URL")
 
@@ -57,9 +57,19 @@ def cluster(database_factory, redis, model, tmp_path):
         yield c
 
 
+_clients: list[OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
 def sdk(replica) -> OpenAI:
     client = OpenAI(base_url=replica.url + "/v1", api_key="k", max_retries=0)
-    tracked(client)
+    _clients.append(client)
     return client
 
 
