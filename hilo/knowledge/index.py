@@ -114,6 +114,7 @@ class Hit:
     score: float  # in [0, 1], higher is better
     dense_rank: int | None  # 1-based rank in the dense candidates (None: not among them)
     lexical_rank: int | None  # 1-based rank in the lexical candidates (None: not among them)
+    cosine: float | None = None  # the exact cosine with the query's vector (None: not a dense candidate)
 
 
 @dataclass(slots=True)
@@ -291,19 +292,22 @@ class StoreIndex:
                 mode = "lexical"
             if mode == "dense":
                 slots, scores = self._dense(vector, allowed, k)
-                return [self._hit(s, (1.0 + c) / 2.0, i + 1, None) for i, (s, c) in enumerate(zip(slots, scores, strict=True))]
+                return [self._hit(s, (1.0 + c) / 2.0, i + 1, None, c)
+                        for i, (s, c) in enumerate(zip(slots, scores, strict=True))]
             if mode == "lexical":
                 slots, scores, bound = self._lexical(query_terms, allowed, k)
                 return [self._hit(s, v / bound, None, i + 1) for i, (s, v) in enumerate(zip(slots, scores, strict=True))]
             depth = max(self.depth, k)
-            dense_slots, _ = self._dense(vector, allowed, depth)
+            dense_slots, cosines = self._dense(vector, allowed, depth)
             lexical_slots, _, _ = self._lexical(query_terms, allowed, depth)
-            return self._fuse(dense_slots, lexical_slots, k)
+            return self._fuse(dense_slots, lexical_slots, k, cosines)
 
-    def _hit(self, slot: int, score: float, dense_rank: int | None, lexical_rank: int | None) -> Hit:
+    def _hit(self, slot: int, score: float, dense_rank: int | None, lexical_rank: int | None,
+             cosine: float | None = None) -> Hit:
         file_id = self._file_names[int(self._file_of[slot])]
         assert file_id is not None
-        return Hit(int(self._chunk_ids[slot]), file_id, min(max(float(score), 0.0), 1.0), dense_rank, lexical_rank)
+        return Hit(int(self._chunk_ids[slot]), file_id, min(max(float(score), 0.0), 1.0), dense_rank, lexical_rank,
+                   None if cosine is None else float(cosine))
 
     def _allowed(self, files: Collection[str] | None) -> np.ndarray | None:
         """A mask over the used slots of the chunks of ``files`` (None: every live chunk)."""
@@ -445,9 +449,12 @@ class StoreIndex:
         chosen = candidates[order]
         return chosen, scores[chosen]
 
-    def _fuse(self, dense_slots: np.ndarray, lexical_slots: np.ndarray, k: int) -> list[Hit]:
-        """Reciprocal rank fusion of the two candidate lists, scored against the best possible."""
+    def _fuse(self, dense_slots: np.ndarray, lexical_slots: np.ndarray, k: int,
+              cosines: np.ndarray | None = None) -> list[Hit]:
+        """Reciprocal rank fusion of the two candidate lists, scored against the best possible
+        (``cosines``: the dense candidates' cosines, carried on their hits)."""
         dense_rank = {int(s): i + 1 for i, s in enumerate(dense_slots)}
+        cosine = {} if cosines is None else {int(s): float(c) for s, c in zip(dense_slots, cosines, strict=True)}
         lexical_rank = {int(s): i + 1 for i, s in enumerate(lexical_slots)}
         best = (self.dense_weight if len(dense_slots) else 0.0) + (self.lexical_weight if len(lexical_slots) else 0.0)
         if best <= 0:
@@ -462,7 +469,7 @@ class StoreIndex:
                 value += self.lexical_weight / (self.rrf_k + lexical_rank[slot])
             fused.append((-value, int(self._chunk_ids[slot]), slot))
         fused.sort()
-        return [self._hit(slot, -negative / best, dense_rank.get(slot), lexical_rank.get(slot))
+        return [self._hit(slot, -negative / best, dense_rank.get(slot), lexical_rank.get(slot), cosine.get(slot))
                 for negative, _chunk, slot in fused[:k]]
 
     # ------------------------------------------------------------------ storage

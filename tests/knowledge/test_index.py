@@ -219,7 +219,7 @@ def test_bad_input_is_refused_clearly():
         index.search("renta", None, mode="dense")
     assert index.search("renta", np.ones(DIM), k=0) == []
     zero = index.search("renta", np.zeros(DIM), mode="dense")  # a zero query: cosine 0 everywhere
-    assert zero == [Hit(1, "f", 0.5, 1, None)]
+    assert zero == [Hit(1, "f", 0.5, 1, None, 0.0)]
     index.add("empty", [], [], np.zeros((0, DIM)))
     assert "empty" in index.files() and len(index) == 1
 

@@ -157,13 +157,12 @@ def index_for(db: Database) -> CatalogIndex:
 
 
 async def _rows(db: Database, ids: list[int], category: str | None, max_price: float | None,
-                in_stock: bool, vectors: bool = False) -> dict[int, Product]:
-    """The candidates still matching the filters (their vectors only when the dense side needs them)."""
+                in_stock: bool) -> dict[int, Product]:
+    """The candidates still matching the filters (without their vectors: the index has them)."""
     if not ids:
         return {}
-    stmt = select(Product).where(Product.id.in_(ids), *filters(category, max_price, in_stock))
-    if not vectors:
-        stmt = stmt.options(defer(Product.embedding))
+    stmt = (select(Product).where(Product.id.in_(ids), *filters(category, max_price, in_stock))
+            .options(defer(Product.embedding)))
     async with db.sessionmaker() as session:
         return {p.id: p for p in await session.scalars(stmt)}
 
@@ -193,41 +192,50 @@ async def search(db: Database, settings: Any, query: str | None, *, category: st
     await catalog.refresh(db, settings)
     wanted = set(lexical_terms(query)) - _ASKING
     wanted = wanted or set(lexical_terms(query))
-    hits = catalog.index.search(query, None, k=DEPTH, mode="lexical") if wanted else []
-    # the first candidates, then the rest only if the filters left too few (rows cost ~80 us each)
-    rows = await _rows(db, [h.chunk_id for h in hits[:COVERAGE_DEPTH]], category, max_price, in_stock)
-    if len(rows) < limit and len(hits) > COVERAGE_DEPTH:
-        rows |= await _rows(db, [h.chunk_id for h in hits[COVERAGE_DEPTH:]], category, max_price, in_stock)
-    shown = [h for h in hits if h.chunk_id in rows]
-    if shown and all(catalog.index.knows(t) for t in wanted):
+    if wanted and all(catalog.index.knows(t) for t in wanted):
         # Every word of the query is a word of the catalogue: BM25 ranks the products by the
         # words they share (those naming all of them lead), and the vectors, there for words the
         # catalogue lacks (typos, synonyms, another language), are not needed: no query embedding.
-        naming = [h for h in shown[:COVERAGE_DEPTH] if wanted <= set(lexical_terms(product_text(rows[h.chunk_id])))]
-        first = {h.chunk_id for h in naming}
-        ordered = naming + [h for h in shown if h.chunk_id not in first]
-        return [Found(rows[h.chunk_id], h.score, True) for h in ordered][:limit]
+        hits, rows, shown = await _lexical(db, catalog, query, category, max_price, in_stock, limit)
+        if shown:
+            naming = [h for h in shown[:COVERAGE_DEPTH]
+                      if wanted <= set(lexical_terms(product_text(rows[h.chunk_id])))]
+            first = {h.chunk_id for h in naming}
+            ordered = naming + [h for h in shown if h.chunk_id not in first]
+            return [Found(rows[h.chunk_id], h.score, True) for h in ordered][:limit]
     try:
         vector = await embeddings_for(settings).query(query)
     except EmbeddingsUnavailable as exc:  # the words still search
         log.warning("query embedding unavailable (%s); the catalogue is searched by its words", exc)
+        _hits, rows, shown = await _lexical(db, catalog, query, category, max_price, in_stock, limit)
         return [Found(rows[h.chunk_id], h.score, True) for h in shown][:limit]
     hits = catalog.index.search(query, vector, k=DEPTH)
     if not hits:
         return []
-    rows = await _rows(db, [h.chunk_id for h in hits], category, max_price, in_stock, vectors=True)
+    rows = await _rows(db, [h.chunk_id for h in hits], category, max_price, in_stock)
     found: list[Found] = []
     for hit in hits:
         product = rows.get(hit.chunk_id)
-        if product is None or product.embedding is None:
+        if product is None:  # filtered out (or gone since the index was read)
             continue
-        cosine = float(np.frombuffer(product.embedding, dtype=np.float32) @ vector)
         lexical = hit.lexical_rank is not None
-        if lexical or cosine >= SEMANTIC_FLOOR:
+        # the index's exact cosine (None: not among the dense candidates, so only a shared word keeps it)
+        if lexical or (hit.cosine is not None and hit.cosine >= SEMANTIC_FLOOR):
             found.append(Found(product, hit.score, lexical))
     # products that name the query first, then its close neighbours (a synonym, a typo)
     found = [f for f in found if f.lexical] + [f for f in found if not f.lexical]
     return found[:limit]
+
+
+async def _lexical(db: Database, catalog: CatalogIndex, query: str, category: str | None, max_price: float | None,
+                   in_stock: bool, limit: int) -> tuple[list, dict[int, Product], list]:
+    """(hits, their rows under the filters, the hits shown) of the words alone."""
+    hits = catalog.index.search(query, None, k=DEPTH, mode="lexical")
+    # the first candidates, then the rest only if the filters left too few (rows cost ~80 us each)
+    rows = await _rows(db, [h.chunk_id for h in hits[:COVERAGE_DEPTH]], category, max_price, in_stock)
+    if len(rows) < limit and len(hits) > COVERAGE_DEPTH:
+        rows |= await _rows(db, [h.chunk_id for h in hits[COVERAGE_DEPTH:]], category, max_price, in_stock)
+    return hits, rows, [h for h in hits if h.chunk_id in rows]
 
 
 def terms(text: str) -> list[str]:
