@@ -57,7 +57,7 @@ from hilo.files.models import File
 from hilo.kit.db.session import Database
 from hilo.kit.ids import new_id
 from hilo.kit.observe import metrics
-from hilo.knowledge import chunking, parsing
+from hilo.knowledge import chunking, parsing, shipped
 from hilo.knowledge.embeddings import EmbeddingsUnavailable, embeddings_for
 from hilo.knowledge.models import KnowledgeChunk, VectorStore, VectorStoreFile
 from hilo.knowledge.service import CANCELLED, COMPLETED, FAILED, IN_PROGRESS
@@ -185,6 +185,16 @@ def storable(text: str) -> str:
     if not text.isascii():
         text = re.sub("[\ud800-\udfff]", "\ufffd", text)
     return text
+
+
+def pieces_of(data: bytes, filename: str, content_type: str | None, rule: dict[str, Any] | None
+              ) -> list[chunking.Piece]:
+    """A file's chunks as ingestion makes them: parsed, made storable, cut by its static ``rule``."""
+    parsed = parsing.parse(data, filename, content_type)
+    static = (rule or chunking.DEFAULT_STRATEGY).get("static") or {}
+    size = int(static.get("max_chunk_size_tokens", chunking.DEFAULT_MAX_TOKENS))
+    overlap = int(static.get("chunk_overlap_tokens", chunking.DEFAULT_OVERLAP_TOKENS))
+    return chunking.chunk(storable(parsed.text), size, overlap)
 
 
 def _slices(pieces: Sequence[chunking.Piece], start: int) -> list[tuple[int, int]]:
@@ -329,12 +339,7 @@ class Ingestor:
             data = await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
             raise Failure("server_error", "The file's content is missing from storage.") from None
-        parsed = await asyncio.to_thread(parsing.parse, data, row.filename, row.content_type)
-        text = storable(parsed.text)
-        static = (member.chunking_strategy or chunking.DEFAULT_STRATEGY).get("static") or {}
-        size = int(static.get("max_chunk_size_tokens", chunking.DEFAULT_MAX_TOKENS))
-        overlap = int(static.get("chunk_overlap_tokens", chunking.DEFAULT_OVERLAP_TOKENS))
-        pieces = await asyncio.to_thread(chunking.chunk, text, size, overlap)
+        pieces = await asyncio.to_thread(pieces_of, data, row.filename, row.content_type, member.chunking_strategy)
         if not pieces:
             raise Failure("invalid_file", "The file has no text to index.")
         model = embeddings_for(self.settings)
@@ -343,7 +348,7 @@ class Ingestor:
             if lost.is_set():
                 raise Lost()
             batch = pieces[begin:end]
-            vectors = np.asarray(await model.passages([p.text for p in batch]), dtype="<f4")
+            vectors = np.asarray(await shipped.passages(model, [p.text for p in batch]), dtype="<f4")
             if vectors.shape[0] != len(batch):
                 raise EmbeddingsUnavailable(f"the embedder answered {vectors.shape[0]} vectors for {len(batch)} texts")
             await self._write(claim_, batch, begin, vectors, model.name)
