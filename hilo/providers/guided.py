@@ -134,14 +134,18 @@ class GuidedProvider:
         self._indexes.clear()
         return profile
 
-    async def warm(self) -> None:
-        """Embed every known example now (or read them from the cache) so turns stay fast."""
+    def example_texts(self) -> list[str]:
+        """Every example sentence the provider routes by: the help examples, the tools' and the profiles'."""
         texts = list(HELP_EXAMPLES)
         for name in self.tools.names():
             texts += list(getattr(self.tools.get(name), "examples", []) or [])
         for profile in self.profiles.values():
             texts += profile.help_examples
-        await asyncio.get_running_loop().run_in_executor(_EXECUTOR, self.embedder.examples, texts)
+        return texts
+
+    async def warm(self) -> None:
+        """Embed every known example now (or read them from the cache) so turns stay fast."""
+        await asyncio.get_running_loop().run_in_executor(_EXECUTOR, self.embedder.examples, self.example_texts())
 
     # ------------------------------------------------------------------ provider protocol
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
