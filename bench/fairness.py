@@ -8,7 +8,9 @@ directory, no ``HILO_*`` variables and no keys, so the guided provider answers a
 ``courses`` pack's course advisor, "Asesor de cursos", is ready), driven through ``/v1`` by the
 official ``openai`` SDK (``messages.create`` then ``runs.stream`` read to the end).
 
-* **short chats** (this process, one client): "¿tienen cursos de inglés virtuales?" on a thread
+* **short chats** (this process, one client): questions like "¿tienen cursos de inglés virtuales?",
+  each different (:func:`short_question`: hilo keeps recent query embeddings, and the same text
+  asked again would not wait for the embedder at all), on a thread
   of their own (a new one every 10 turns), one after another with ``--gap`` seconds between
   turns (a person typing, not a loop), each timed from ``messages.create`` to the end of the
   stream; the run must be ``completed`` with a reply;
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -51,6 +54,23 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PY = sys.executable
 SHORT = "¿tienen cursos de inglés virtuales?"
+_TOPICS = ("inglés", "francés", "python", "excel", "marketing digital", "fotografía", "oratoria", "diseño gráfico",
+           "contabilidad", "cocina", "portugués", "alemán", "programación web", "finanzas personales", "trading",
+           "barismo", "guitarra", "yoga")
+_FORMS = ("¿tienen cursos de {} virtuales?", "¿hay algún curso de {} en línea?", "busco un curso de {} virtual",
+          "¿qué cursos de {} ofrecen?", "quisiera un curso de {} online", "me interesa aprender {}, ¿qué tienen?",
+          "¿dictan {} de forma virtual?", "información del curso de {} por favor")
+_LEVELS = ("", " para principiantes", " nivel intermedio", " avanzado", " los fines de semana", " en la noche")
+_asked = itertools.count()
+
+
+def short_question() -> str:
+    """The next short course question: 864 different ones (form x topic x level) before any repeats."""
+    i = next(_asked)
+    form, rest = _FORMS[i % len(_FORMS)], i // len(_FORMS)
+    topic, level = _TOPICS[rest % len(_TOPICS)], _LEVELS[(rest // len(_TOPICS)) % len(_LEVELS)]
+    text = form.format(topic)
+    return text[:-1] + level + "?" if text.endswith("?") else text + level
 TURNS_PER_THREAD = 10
 TARGET_MAX_ADDED_MS = 200.0
 # A customer who writes a whole letter: the course they want is in it, among much else.
@@ -254,7 +274,7 @@ def short_turns(chat: Chat, seconds: float | None, count: int | None, gap: float
     ms: list[float] = []
     end = time.monotonic() + (seconds or 0)
     while (count is not None and len(ms) < count) or (seconds is not None and time.monotonic() < end):
-        elapsed, _ = chat.turn(SHORT)
+        elapsed, _ = chat.turn(short_question())
         ms.append(elapsed * 1000)
         time.sleep(gap)
     return ms
@@ -299,7 +319,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         chat = Chat(hilo.url, assistant_id)
         warm = Chat(hilo.url, assistant_id)
         for i in range(3):  # warm-up: both kinds of question once, examples and catalog vectors in memory
-            chat.turn(SHORT)
+            chat.turn(short_question())
             t, reply = warm.turn(long_question(i))
             log(f"warm-up long turn alone: {t * 1000:.0f} ms; reply {reply[:120]!r}")
         warm.close()
@@ -372,7 +392,7 @@ def main() -> int:
         "bench": "fairness", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": commit, "code": note, "machine": machine(), "versions": versions(),
         "config": {"long_senders": args.long, "duration_s": args.duration, "baseline_per_round": args.baseline,
-                   "gap_s": args.gap, "short": SHORT, "long_chars": len(long_question(0))},
+                   "gap_s": args.gap, "short": SHORT + " (and 863 variants)", "long_chars": len(long_question(0))},
         "target": {"max_added_ms": TARGET_MAX_ADDED_MS}, "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(), **figures,
     }

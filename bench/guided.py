@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hilo.nlu import embed  # noqa: E402
 from hilo.nlu.lang import fold  # noqa: E402
 from hilo.packs.loader import discover  # noqa: E402
 from hilo.providers.base import ModelRequest  # noqa: E402
@@ -121,7 +122,9 @@ async def main() -> None:
     with_args = [i for i, r in enumerate(rows) if "arguments" in r or "missing" in r]
     args_ok = [arguments_right(rows[i], decisions[i], by_name, provider) for i in with_args]
 
+    embed.forget_recent()  # the decisions above embedded every utterance: each timed turn pays its own again
     latencies = [await turn_latency(provider, request(r["text"], schemas)) for r in rows]
+    embed.forget_recent()
     embedding_ms = []
     for r in rows:
         start = time.perf_counter()

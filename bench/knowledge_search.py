@@ -387,6 +387,7 @@ async def timed_searches(index: StoreIndex, embedder: LocalEmbeddings, queries: 
     # event loop (asyncio.to_thread); and the same with the search run on the loop's own thread
     for name, threaded in (("hybrid_with_embedding", True), ("hybrid_with_embedding_on_loop_thread", False)):
         embeds, searches, totals = [], [], []
+        embed.forget_recent()  # every query pays its embedding (hilo keeps recent ones)
         for q in queries:
             t = time.perf_counter()
             vector = await embedder.query(q)

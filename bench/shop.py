@@ -234,6 +234,26 @@ SALE = [("search", "busco audífonos inalámbricos"), ("add_position", "quiero 2
         ("add_name", "agrega una licuadora"), ("checkout", "finalizar compra"), ("name", "Ana Gómez"),
         ("bad_cedula", "12"), ("cedula", "1023456789"), ("phone", "3001234567"),
         ("address", "Calle 10 # 20-30, Medellín"), ("yes", "sí")]
+# every sale is another customer's (hilo keeps recent query embeddings: ten identical
+# conversations would route from memory after the first)
+_SEARCHES = ["busco audífonos inalámbricos", "necesito una licuadora", "quiero ver tenis para correr",
+             "tienen parlantes bluetooth", "busco una cafetera", "me muestras ollas a presión",
+             "quiero un reloj inteligente", "tienen morrales para el colegio", "busco sábanas dobles",
+             "necesito un secador de pelo"]
+_SECOND = ["agrega una licuadora", "agrega un ventilador", "súmale una toalla de baño", "agrega una hamaca",
+           "también una lámpara led", "agrega un termo de acero", "y una gorra", "agrega unas medias deportivas",
+           "súmale un cuaderno argollado", "agrega una pijama"]
+_NAMES = ["Ana Gómez", "Luis Pérez", "María Rodríguez", "Carlos Martínez", "Sofía Ramírez", "Jorge Herrera",
+          "Valentina Castro", "Andrés Moreno", "Camila Torres", "Felipe Rojas"]
+
+
+def sale_steps(n: int) -> list[tuple[str, str]]:
+    """Customer ``n``'s conversation: the steps of :data:`SALE` in that customer's own words and data."""
+    k = n % len(_NAMES)
+    own = {"search": _SEARCHES[k], "add_position": f"quiero {n % 3 + 1} del primero", "add_name": _SECOND[k],
+           "name": _NAMES[k], "bad_cedula": str(10 + n), "cedula": str(1023456789 + 7919 * n),
+           "phone": str(3001234567 + 1031 * n), "address": f"Calle {10 + n} # {20 + n}-{30 + n}, Medellín"}
+    return [(step, own.get(step, text)) for step, text in SALE]
 
 
 def bench_sale(tmp: Path, url: str, sales: int) -> dict:
@@ -245,7 +265,7 @@ def bench_sale(tmp: Path, url: str, sales: int) -> dict:
             http.post("/chat/texto", json={"mensaje": "hola", "chat_id": "warm"})
             for n in range(sales):
                 chat = f"venta-{n}-{uuid.uuid4().hex[:6]}"
-                for step, text in SALE:
+                for step, text in sale_steps(n):
                     started = time.perf_counter()
                     r = http.post("/chat/texto", json={"mensaje": text, "chat_id": chat})
                     by_step[step].append((time.perf_counter() - started) * 1000)

@@ -388,6 +388,8 @@ def serve(
     upgrade(settings.database_url)
     if workers > 1:
         _shared_metrics_dir()
+        # several processes embedding at once: one OpenMP thread each (see Settings.embedding_threads)
+        os.environ.setdefault("HILO_GUIDED_THREADS", "1")
     if workers > 1 and not scaled_out(settings):
         # Recover once here; workers must not fail each other's fresh runs.
         async def _recover() -> int:

@@ -11,6 +11,7 @@ from openai import OpenAI
 from sqlalchemy.engine import make_url
 
 from hilo.kit.config import Settings
+from hilo.nlu import embed
 from hilo.providers import scripted
 from hilo.testing.server import LiveServer, start_server
 
@@ -91,3 +92,11 @@ def script(request):
     name = f"t{uuid.uuid4().hex[:10]}"
     yield f"scripted/{name}", lambda *turns: scripted.register(name, list(turns))
     scripted.reset(name)
+
+
+@pytest.fixture(autouse=True)
+def _no_recent_query_embeddings():
+    """Each test embeds its own queries: the process keeps recent ones (hilo.nlu.embed.query_vector),
+    which would hide engine calls a test counts, or hand a fake engine's test a real vector."""
+    embed.forget_recent()
+    yield

@@ -111,6 +111,7 @@ def test_messages_search_queries_and_passages_are_capped(engine):
     embed.Embedder().query(LONG)  # what the guided provider routes by
     assert words_of(engine.given()) == embed.cap(LONG, embed.QUERY_TOKENS).split()
     engine.calls.clear()
+    embed.forget_recent()  # else the same text is not embedded again
     asyncio.run(service.embed_query(LONG))  # the course search
     assert words_of(engine.given()) == embed.cap(LONG, embed.QUERY_TOKENS).split()
     engine.calls.clear()
@@ -302,7 +303,7 @@ def test_context_reaches_the_scheduler_through_the_executor(monkeypatch):
     async def turn(name: str):
         CALLER.set(name)
         await embed.run(embed.query_vectors, "hola")
-        await asyncio.get_running_loop().run_in_executor(embed.EXECUTOR, embed.Embedder().query, "hola")
+        await asyncio.get_running_loop().run_in_executor(embed.EXECUTOR, embed.Embedder().query, f"hola {name}")
 
     async def both():
         await asyncio.gather(turn("thread:a"), turn("thread:b"))
@@ -343,3 +344,31 @@ def test_a_run_embeds_as_its_thread_with_its_message_capped(database_factory, tm
     over = embed.token_count("a") - 1
     assert all(sum(costs) <= embed.QUERY_TOKENS + over * (len(costs) - 1) for _caller, costs in requests)
     assert max(sum(costs) for _caller, costs in requests) > embed.SLICE_TOKENS  # the message was long
+
+
+def test_a_text_embedded_lately_is_not_embedded_again(engine):
+    first = embed.Embedder().query("¿cuánto cuesta el curso de inglés?")
+    again = embed.Embedder().query("¿cuánto cuesta el curso de inglés?")
+    assert again is first and not again.flags.writeable  # shared, so nobody may change it
+    assert len(engine.calls) == 1
+    embed.Embedder().query("¿cuánto cuesta el curso de francés?")
+    assert len(engine.calls) == 2
+    for i in range(embed.RECENT_QUERIES - 1):  # the oldest are forgotten first
+        embed.Embedder().query(f"pregunta {i}")
+    embed.Embedder().query("¿cuánto cuesta el curso de francés?")  # still kept: asked again lately
+    assert len(engine.calls) == 2 + embed.RECENT_QUERIES - 1
+    embed.Embedder().query("¿cuánto cuesta el curso de inglés?")
+    assert len(engine.calls) == 2 + embed.RECENT_QUERIES
+
+
+def test_embedding_threads_are_one_per_process_when_processes_share_the_cores(monkeypatch):
+    from hilo.kit.config import Settings
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert Settings(_env_file=None).embedding_threads == 2  # alone: two OpenMP threads
+    assert Settings(_env_file=None, redis_url="redis://127.0.0.1:6379/0").embedding_threads == 1  # scaled out
+    assert Settings(_env_file=None, guided_threads=4).embedding_threads == 4  # the operator's choice
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert Settings(_env_file=None).embedding_threads == 1
+    monkeypatch.setenv("HILO_GUIDED_THREADS", "1")  # what `hilo serve --workers N` sets for its workers
+    assert Settings(_env_file=None).embedding_threads == 1

@@ -108,7 +108,7 @@ class LocalEmbeddings:
         return np.concatenate(parts)
 
     async def query(self, text: str) -> np.ndarray:
-        vector = await self._run(embed.query_vectors, text, self.threads, embed.QUERY_TOKENS)
+        vector = await self._run(embed.query_vector, text, self.threads, embed.QUERY_TOKENS)
         return unit_rows(vector, self.dim)[0]
 
     @staticmethod
@@ -211,7 +211,7 @@ def embeddings_for(settings: Any) -> Embeddings:
         key: tuple = ("openai", base_url, settings.embeddings_model, settings.embeddings_api_key,
                       float(getattr(settings, "llm_timeout", 60.0)))
     else:
-        key = ("local", int(getattr(settings, "guided_threads", 2)))
+        key = ("local", int(getattr(settings, "embedding_threads", 2)))
     with _cache_lock:
         found = _cache.get(key)
         if found is None:

@@ -39,7 +39,9 @@ Example sentences are embedded once: their vectors are kept in memory and in
 installed packs' examples ship with hilo (:data:`SHIPPED`, the same float32 vectors, written by
 ``python -m hilo.testing.examples``), so a first start embeds none of them either: without it a
 first ``hilo serve`` spent ~20 s of both cores on them before it answered.
-User messages are embedded per turn (one query embedding, ~8 ms on two cores).
+User messages are embedded per turn (one query embedding, ~8 ms on two cores); the last
+:data:`RECENT_QUERIES` query embeddings are kept (:func:`query_vector`), so a text routed again
+in the same run, or asked again, is not embedded twice.
 """
 
 from __future__ import annotations
@@ -47,10 +49,12 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextvars
+import hashlib
 import logging
 import os
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -99,6 +103,9 @@ _model_lock = threading.Lock()
 _cache_lock = threading.Lock()
 _memory: dict[str, np.ndarray] = {}  # "query: <text>" -> unit vector
 _on_disk: dict[Path, set[str]] = {}  # cache file -> the keys it holds (once read)
+RECENT_QUERIES = 1024  # query embeddings kept, by a digest of their text (~1.6 KB each)
+_recent: OrderedDict[tuple[bytes, int], np.ndarray] = OrderedDict()
+_recent_lock = threading.Lock()
 SHIPPED = Path(__file__).with_name("examples.vectors.npz")  # the installed packs' examples
 _shipped: set[str] | None = None  # the keys read from SHIPPED (never written to a cache file)
 
@@ -300,6 +307,31 @@ async def run(fn: Callable[..., T], *args) -> T:
     return await asyncio.get_running_loop().run_in_executor(EXECUTOR, fn, *args)
 
 
+def query_vector(text: str, threads: int = 2, limit: int = QUERY_TOKENS) -> np.ndarray:
+    """The ``query:`` embedding of one message or search (read-only), the recent one when the
+    same text was embedded lately: a guided run routes its message again after a tool answered,
+    a message of several clauses embeds each in both calls, and people ask the same questions."""
+    key = (hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(), limit)
+    with _recent_lock:
+        found = _recent.get(key)
+        if found is not None:
+            _recent.move_to_end(key)
+            return found
+    vector = _embed([text], True, limit, threads)[0]
+    vector.flags.writeable = False
+    with _recent_lock:
+        _recent[key] = vector
+        while len(_recent) > RECENT_QUERIES:
+            _recent.popitem(last=False)
+    return vector
+
+
+def forget_recent() -> None:
+    """Drop the recent query embeddings (benches timing the embedding, tests counting engine calls)."""
+    with _recent_lock:
+        _recent.clear()
+
+
 def query_vectors(texts: str | list[str], threads: int = 2, limit: int = WINDOW_TOKENS) -> np.ndarray:
     """``query:`` embeddings (unit vectors) of at most ``limit`` tokens each: (384,) for a
     string, (n, 384) for a list."""
@@ -321,7 +353,7 @@ class Embedder:
         self.cache_file = Path(cache_dir) / f"e5-small-q4-{_version()}.npz" if cache_dir else None
 
     def query(self, text: str) -> np.ndarray:
-        return query_vectors(text, self.threads, QUERY_TOKENS)
+        return query_vector(text, self.threads, QUERY_TOKENS)
 
     def examples(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of example sentences (embedded as queries: short text vs short text)."""

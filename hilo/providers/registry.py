@@ -26,7 +26,7 @@ class Providers:
         self._cache: dict[str, ModelProvider] = {}
         self.scripted = ScriptedProvider(settings.scripted_file)
         self.guided = GuidedProvider(tools, threshold=settings.guided_threshold,
-                                     threads=settings.guided_threads, cache_dir=settings.data_dir / "guided")
+                                     threads=settings.embedding_threads, cache_dir=settings.data_dir / "guided")
         self.default_kind = self._default_kind()
 
     def _default_kind(self) -> str:
