@@ -1,6 +1,6 @@
 """Vector store search over 100,000 chunks on the path users take: ``hilo serve`` and the official SDK.
 
-    .venv/bin/python bench/knowledge_http.py [--chunks 100000] [--queries 200]
+    .venv/bin/python bench/knowledge_http.py [--chunks 100000] [--queries 150]
         [--database postgresql://...] [--out bench/results/knowledge-http.json]
 
 The corpus is ``bench/knowledge_search.py``'s (texts and vectors built from real e5 embeddings
@@ -165,7 +165,7 @@ def summary(ms: list[float]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--chunks", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=200, help="distinct questions per client kind")
+    parser.add_argument("--queries", type=int, default=150, help="distinct questions per client kind")
     parser.add_argument("--per-subject", type=int, default=500)
     parser.add_argument("--database", help="a PostgreSQL URL (postgresql://...); default SQLite in a temp dir")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/hilo-bench/knowledge-pool-e5.npz"))
@@ -176,7 +176,7 @@ def main() -> None:
 
     pool = ks.sentence_pool(args.per_subject)
     corpus = ks.build_corpus(pool, ks.embed_pool(pool, args.cache), args.chunks)
-    questions = list(dict.fromkeys(ks.questions(args.queries * 4)))
+    questions = list(dict.fromkeys(ks.questions(args.queries * 10)))
     if len(questions) < 2 * args.queries + 5:
         raise SystemExit(f"only {len(questions)} distinct questions; ask for fewer --queries")
     warm, sdk_q, http_q = questions[:5], questions[5:5 + args.queries], questions[5 + args.queries:5 + 2 * args.queries]
