@@ -27,6 +27,35 @@ def clauses(text: str) -> list[str]:
     return parts or [text.strip()]
 
 
+# ---------------------------------------------------------------------- openers
+# What a message may open with before what it asks: greetings, thanks, acknowledgements ("hola!",
+# "ok gracias,", "bueno, ¿y..."). The first words open a message by themselves ("ok y las bandas");
+# the others only before a comma or a stop ("vale, ¿y...", but "vale la pena" asks something).
+_OPENERS = ("hola|holi|holis|buenas|buenos dias|buenas tardes|buenas noches|buen dia|hey|hi|hello|"
+            "saludos|gracias|muchas gracias|mil gracias|thanks|thank you|thx|ok|okay|okey|oka|listo|"
+            "perfecto|perfecta|perfect|genial|great|cool|excelente")
+_OPENERS_BEFORE_STOP = ("vale|bueno|buena|dale|ya|va|pues|entonces|mira|oye|sale|orale|chido|che|bien|super|"
+                        "well|so|ah|oh|uy|ay|parce|aja|que onda|que tal|claro|sure|nice|chevere|bacano")
+_OPENING_WORD = re.compile(rf"(?:(?:{_OPENERS})(?![\wñ])[\s,.!]*|(?:{_OPENERS_BEFORE_STOP})\s*[,.!]+\s*|[\s¿¡,.!]+)")
+
+
+def _fold_chars(text: str) -> str:
+    """fold() one character at a time: the same length as the text, so positions carry over."""
+    return "".join((fold(c) or c)[:1] for c in text)
+
+
+def without_opening(text: str) -> str:
+    """The message without the greetings, thanks and acknowledgements it opens with ("ok thanks,
+    y el intermedio es online?" -> "y el intermedio es online?"); "" when that is all it says."""
+    folded, at = _fold_chars(text), 0
+    while at < len(text):
+        match = _OPENING_WORD.match(folded, at)
+        if not match or match.end() == at:
+            break
+        at = match.end()
+    return text[at:].strip()
+
+
 # ---------------------------------------------------------------------- references
 _ORDINALS = {
     "primero": 0, "primer": 0, "primera": 0, "1ro": 0, "1o": 0, "first": 0, "1st": 0,
@@ -38,7 +67,7 @@ _ORDINALS = {
 }
 _ORDINAL = re.compile(r"(?<![\wñ])(?:el|la|the|del|de la|al)?\s*(" + "|".join(sorted(_ORDINALS, key=len, reverse=True))
                       + r")(?![\wñ])")
-_CHEAP = re.compile(r"(?<![\wñ])(?:mas|menos)\s+(?:barat[oa]s?|economic[oa]s?|asequibles?|caro)"
+_CHEAP = re.compile(r"(?<![\wñ])(?:mas\s+(?:barat[oa]s?|economic[oa]s?|asequibles?)|menos\s+(?:car[oa]s?|costos[oa]s?))"
                     r"|(?<![\wñ])(?:cheapest|least expensive|lowest price|menor precio|precio mas bajo)(?![\wñ])")
 _DEAR = re.compile(r"(?<![\wñ])mas\s+(?:car[oa]s?|costos[oa]s?)|(?<![\wñ])(?:most expensive|priciest|"
                    r"highest price|mayor precio|precio mas alto)(?![\wñ])")
@@ -61,7 +90,7 @@ class Reference:
     """An item of an earlier list (or the item last shown) that a message points at."""
 
     item: dict[str, Any]
-    how: str  # "cheapest" | "priciest" | "position" | "name" | "that"
+    how: str  # "cheapest" | "priciest" | "position" | "name" | "value" | "that" | "implicit"
 
 
 def items_of(output: Any) -> list[dict[str, Any]] | None:
@@ -119,6 +148,39 @@ def by_name(text: str, items: list[dict[str, Any]]) -> dict[str, Any] | None:
     return scored[0][1]
 
 
+# "el intermedio", "la virtual", "el antigolpes": one item by a word of its name or of a short value
+_THE_ONE = re.compile(r"(?<![\wñ])(?:el|la|the)\s+([a-zñ0-9]+(?:\s+[a-zñ0-9]+)?)")
+_SHORT_VALUE = 40  # longer strings are descriptions or schedules, not what an item is called by
+
+
+def by_value(words: list[str], items: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The one item named by the first of the words that names exactly one: a word of its name or
+    of one of its short text values (its level, its modality, its colour)."""
+    for word in words:
+        if len(word) < 3 or word in _LIST_STOP or word in _ORDINALS:
+            continue
+        stem = _stem(word)
+        named = [item for item in items
+                 if stem in {_stem(w) for value in item.values()
+                             if isinstance(value, str) and len(value) <= _SHORT_VALUE for w in _words(value)}]
+        if len(named) == 1:
+            return named[0]
+        if named:
+            return None  # a word several items share: not a pick
+    return None
+
+
+# A question about "it" with no item named: "¿es para principiantes?", "y donde es?", "is it online?"
+_ABOUT_IT = re.compile(r"^(?:y\s+|and\s+)?(?:(?:donde|cuando|a que hora|que dias?|cuanto|como|en que|de que|where|when|"
+                       r"what time|how long|how much)\s+)?(?:es|esta|queda|sera|seria|is it|does it)(?![\wñ])"
+                       r"(?!\s+(?:bien|todo|perfecto|suficiente|correcto|fine|all|ok)\b)")
+
+
+def about_it(text: str) -> bool:
+    """Does the message ask about the item last shown without naming one ("¿es virtual?")?"""
+    return bool(_ABOUT_IT.search(fold(without_opening(text) or text).lstrip("¿¡ ")))
+
+
 def reference(text: str, items: list[dict[str, Any]] | None, focus: dict[str, Any] | None) -> Reference | None:
     """What the message points at among the items last listed (or the item last shown)."""
     folded = fold(text)
@@ -135,9 +197,14 @@ def reference(text: str, items: list[dict[str, Any]] | None, focus: dict[str, An
                 return Reference(items[index], "position")
         of_the = _OF_THE.search(folded)
         if of_the:
-            found = by_name(next(g for g in of_the.groups() if g), items)
+            named = next(g for g in of_the.groups() if g)
+            found = by_name(named, items) or by_value(re.findall(r"[a-z0-9ñ]+", named), items)
             if found is not None:
                 return Reference(found, "name")
+        for the in _THE_ONE.finditer(folded):
+            found = by_value(the.group(1).split(), items)
+            if found is not None:
+                return Reference(found, "value")
     if focus is not None and _THAT.search(folded):
         return Reference(focus, "that")
     if items and _THAT.search(folded):  # "ese" after a list: the first one, the best match
@@ -169,4 +236,4 @@ def meant(text: str) -> str | None:
     return match.group(1).strip(" ,.!?") or None if match else None
 
 
-__all__ = ["Reference", "by_name", "clauses", "corrects", "id_of", "items_of", "meant", "reference"]
+__all__ = ["Reference", "about_it", "by_name", "by_value", "clauses", "corrects", "id_of", "items_of", "meant", "reference", "without_opening"]

@@ -47,7 +47,10 @@ _FILLER = set(fold(
     "cuesta cuestan cuesten vale valen precio precios costo costos valor tarifa "
     "es son sea sean soy estoy era ser estar hay tengo tienes tenemos "
     "modalidad modalidades pase pasen supere superen "
-    "hi hello thanks thank hey please pls what's whats how much price cost costs does"
+    "hi hello thanks thank hey please pls what's whats how much price cost costs does "
+    # acknowledgements and the words of a correction: how a message reacts, not what it asks for
+    "ok okay okey listo dale entonces onda ya se lo perdon perdona disculpa disculpe mejor equivoque "
+    "quise decir queria referia bien sorry meant actually rather instead"
 ).split())
 
 _URL = re.compile(r"https?://[^\s<>\"')]+", re.I)
@@ -193,14 +196,51 @@ def parse_enum(text: str, values: list[Any], synonyms: dict[str, frozenset[str]]
     return None
 
 
+# Words that join the words of one subject ("bases de datos", "python y excel"): kept between two
+# kept words, dropped elsewhere like any filler.
+_JOINERS = frozenset({"de", "del", "y", "o", "e", "u", "and", "or", "of", "&"})
+
+
+def _fold_chars(text: str) -> str:
+    """fold() one character at a time: the same length as the text, so positions carry over."""
+    return "".join((fold(c) or c)[:1] for c in text)
+
+
 def parse_query(text: str, filler: frozenset[str] | set[str] = _FILLER) -> str | None:
-    """What the user wants to find, without the words that only say they want to find it."""
-    kept = []
-    for word in _WORDS.findall(text):
-        folded = fold(word).strip(".,;:!?¿¡")
-        if folded and folded not in filler and not folded.isdigit():
-            kept.append(word.strip(".,;:!?¿¡"))
-    query = " ".join(w for w in kept if w)
+    """What the user wants to find, without the words that only say they want to find it, nor a
+    budget ("menos de 400 mil"). A number stays after a word it names a model of ("iphone 13"), and
+    "de", "y", "o" stay between two kept words ("bases de datos")."""
+    budget = _MAX_PRICE.search(_fold_chars(text))
+    if budget:
+        text = f"{text[:budget.start()]} , {text[budget.end():]}"
+    kept: list[str] = []
+    joined = False  # the last word kept is a joiner waiting for the next subject word
+    last_kept = False  # the previous word of the text was kept
+    for raw in _WORDS.findall(text):
+        word = raw.strip(".,;:!?¿¡")
+        folded = fold(word)
+        if not folded:
+            continue
+        if folded.isdigit():
+            keep = last_kept and not joined
+        elif folded in _JOINERS:
+            if last_kept and not joined:
+                kept.append(word)
+                joined = True
+            else:
+                last_kept = False
+            continue
+        else:
+            keep = folded not in filler
+        if keep:
+            kept.append(word)
+        elif joined:
+            kept.pop()
+        joined = False
+        last_kept = keep
+    if joined:
+        kept.pop()
+    query = " ".join(kept)
     return query or None
 
 
@@ -219,15 +259,34 @@ def parse_place(text: str) -> str | None:
     return found[-1] if found else None
 
 
-_MAX_PRICE = re.compile(r"(?:menos de|hasta|maximo|max|no mas de|por debajo de|inferior a|que no pase de|"
-                        r"under|below|less than|up to|at most|no more than)\s*\$?\s*([\d.,]+\s*(?:k|mil|m|millones?|million)?)")
+# Spoken amounts: "un palo" (Colombia: a million), "50 lucas" (thousands), "medio millón"
+_SPOKEN_SCALE = {"palo": 1e6, "palos": 1e6, "millon": 1e6, "millones": 1e6, "luca": 1e3, "lucas": 1e3,
+                 "mil": 1e3, "k": 1e3, "m": 1e6, "million": 1e6, "millions": 1e6, "grand": 1e3}
+_SPOKEN_COUNT = {"un": 1, "una": 1, "uno": 1, "medio": 0.5, "media": 0.5, "a": 1, "one": 1, "half a": 0.5,
+                 "dos": 2, "two": 2, "tres": 3, "three": 3}
+_AMOUNT = (r"(?:(?:\d[\d.,]*|" + "|".join(sorted(_SPOKEN_COUNT, key=len, reverse=True)) + r")\s*(?:"
+           + "|".join(sorted(_SPOKEN_SCALE, key=len, reverse=True)) + r")(?![\wñ])|\d[\d.,]*)")
+_MAX_PRICE = re.compile(r"(?:que\s+)?(?:cuesten?\s+|valgan?\s+|salgan?\s+|cost(?:s|ing)?\s+)?"
+                        r"(?:menos de|hasta|maximo|max|no mas de|por debajo de|inferior a|que no pase de|"
+                        r"under|below|less than|up to|at most|no more than)\s*(?:un\s+)?\$?\s*(" + _AMOUNT
+                        + r")(?:\s*(?:pesos|cop|usd|dolares|dollars|eur|euros))?")
+
+
+def _amount(text: str) -> float | None:
+    folded = fold(text).strip()
+    spoken = re.fullmatch(r"(.+?)\s*(" + "|".join(sorted(_SPOKEN_SCALE, key=len, reverse=True)) + r")", folded)
+    if spoken and spoken.group(1) in _SPOKEN_COUNT:
+        return _SPOKEN_COUNT[spoken.group(1)] * _SPOKEN_SCALE[spoken.group(2)]
+    if spoken and spoken.group(2) not in ("k", "m", "mil", "millones", "million", "millon") and re.fullmatch(r"[\d.,]+", spoken.group(1)):
+        return parse_number(spoken.group(1)) * _SPOKEN_SCALE[spoken.group(2)]
+    return parse_number(folded)
 
 
 def parse_max_price(text: str) -> float | None:
     """A highest price only when it is said to be one ("por menos de 500 mil", "hasta $400.000",
-    "under 300k"): a bare number is a size, a quantity or an id, not a budget."""
+    "under 300k", "menos de un palo"): a bare number is a size, a quantity or an id, not a budget."""
     match = _MAX_PRICE.search(fold(text))
-    return parse_number(match.group(1)) if match else None
+    return _amount(match.group(1)) if match else None
 
 
 def parse_bool(text: str) -> bool | None:

@@ -185,7 +185,7 @@ class GuidedProvider:
         if forced in tools:
             return self._call(forced, tools[forced], text, text, lang, 1.0)
         shown = _Shown.of(request.earlier_tools, messages)
-        route, score, clause = self._route_clauses(text, tools, profile)
+        route, score, clause = self._route_clauses(text, tools, profile, shown)
         confident = self._confident(route, score, tools)
         follow = self._follow_up(text, tools, shown, route if confident else None, lang, prefer=route)
         if follow is not None:
@@ -254,20 +254,44 @@ class GuidedProvider:
                         merged[param.name] = value
         return merged, [p for p in params if p.required and p.name not in merged]
 
-    def _route_clauses(self, text: str, tools: dict[str, dict], profile: Profile | None) -> tuple[str, float, str]:
+    def _route_clauses(self, text: str, tools: dict[str, dict], profile: Profile | None,
+                       shown: _Shown | None = None) -> tuple[str, float, str]:
         """The best tool for the message or for one of its clauses (a message with two
-        questions is routed by the one a tool answers best)."""
+        questions is routed by the one a tool answers best). What the message opens with
+        ("hola!", "ok gracias,") is small talk: the rest is routed too. A clause whose tool needs
+        an item's id when nothing was shown loses to a clause a tool can answer now ("¿tienen
+        guitarra? ¿y cuánto dura el curso?" searches first)."""
         route, score = self._route(text, tools, profile)
         best = (route, score, text)
-        parts = dialogue.clauses(text)
-        if len(parts) > 1:
-            for part in parts[:MAX_CLAUSES]:
-                r, sc = self._route(part, tools, profile)
-                if r != HELP and (best[0] == HELP or sc > best[1] + CLAUSE_MARGIN):
-                    best = (r, sc, part)
-            if best[0] == route and best[2] != text:
-                best = (route, max(score, best[1]), best[2])
+        core = dialogue.without_opening(text)
+        parts = dialogue.clauses(core or text)
+        candidates = ([core] if core and core != text and len(parts) == 1 else []) + (parts if len(parts) > 1 else [])
+        routed = [best]
+        for part in candidates[:MAX_CLAUSES + 1]:
+            r, sc = self._route(part, tools, profile)
+            routed.append((r, sc, part))
+            if r != HELP and (best[0] == HELP or sc > best[1] + CLAUSE_MARGIN):
+                best = (r, sc, part)
+        if best[0] == route and best[2] != text:
+            best = (route, max(score, best[1]), best[2])
+        elif best[2] == text and core and core != text and len(parts) == 1 and routed[1][0] == route:
+            best = (route, score, core)  # free text from what follows the greeting
+        if len(parts) > 1 and best[0] != HELP and self._needs_unshown_item(best[0], tools, best[2], shown):
+            for r, sc, part in sorted(routed, key=lambda x: -x[1]):
+                if (r != HELP and r != best[0] and self._confident(r, sc, tools)
+                        and not self._needs_unshown_item(r, tools, part, shown)):
+                    return r, sc, part
         return best
+
+    def _needs_unshown_item(self, name: str, tools: dict[str, dict], text: str, shown: _Shown | None) -> bool:
+        """Does the tool need an item's id the text does not give, with no item shown to take it from?"""
+        if shown is not None and (shown.items or shown.focus is not None):
+            return False
+        ids = self._ids_of(tools[name])
+        if not ids:
+            return False
+        args, _ = self.parsers.parse_arguments(tools[name].get("parameters") or {}, text)
+        return any(p.name not in args for p in ids)
 
     def _follow_up(self, text: str, tools: dict[str, dict], shown: _Shown, route: str | None,
                    lang: str, prefer: str | None = None) -> Decision | None:
@@ -286,6 +310,10 @@ class GuidedProvider:
                 p.name for p in self._ids_of(tools[route])]:
             # "¿y cuánto cuesta?" right after a course was shown (or a list, led by its best match):
             # the tool asks about that item, never the customer for its id
+            implicit = shown.focus or (shown.items[0] if shown.items else None)
+            ref = dialogue.Reference(implicit, "implicit") if implicit is not None else None
+        elif ref is None and dialogue.about_it(text):
+            # "¿es para principiantes?", "y donde es?": the item shown, or the first of the list
             implicit = shown.focus or (shown.items[0] if shown.items else None)
             ref = dialogue.Reference(implicit, "implicit") if implicit is not None else None
         elif ref is None and route is not None and not missing and shown.focus is not None:
