@@ -14,7 +14,11 @@ import pytest
 from hilo.nlu import dialogue, parsers
 from hilo.packs.courses import parsers as courses
 from hilo.packs.courses import search
+from hilo.packs.loader import discover
+from hilo.packs.trading_mentor import parsers as trading
 from hilo.providers.base import ModelRequest
+from hilo.providers.guided import GuidedProvider
+from hilo.tools import ToolRegistry
 from tests.test_guided import SCHEMAS, guided  # noqa: F401  (the module's provider fixture)
 
 COURSE_LIST = {"cursos": [
@@ -138,3 +142,56 @@ def test_a_course_name_misspelt_by_one_letter_still_matches():
     assert not search._one_edit("excel", "excel") and not search._one_edit("xcel", "excel")
     assert search._names({search.stem("Excel")}, "exel")
     assert not search._names({search.stem("Excel")}, "word")
+
+
+# ---------------------------------------------------------------------- changing the last call
+@pytest.fixture(scope="module")
+def packs(tmp_path_factory) -> GuidedProvider:
+    """The guided provider with the trading mentor's and the courses' own tools and words."""
+    found = discover()
+    registry, provider = ToolRegistry(), None
+    provider = GuidedProvider(registry, cache_dir=tmp_path_factory.mktemp("guided-packs"))
+    for key in ("trading_mentor", "courses"):
+        for tool in found[key].tools:
+            registry.register(tool)
+        provider.parsers.add(found[key].vocabulary)
+    return provider
+
+
+def pack_schemas(provider, *names):
+    return [provider.tools.get(n).schema() for n in names]
+
+
+def test_a_correction_says_what_it_meant_after_no():
+    assert dialogue.corrects("en euros no, en dólares") and dialogue.meant("en euros no, en dólares") == "en dolares"
+    assert dialogue.meant("el martes no, el jueves") == "el jueves"
+    assert dialogue.meant("ay no, mejor arreglo de barba") == "arreglo de barba"
+    assert dialogue.meant("no, mejor avanzado") == "avanzado"
+    assert dialogue.meant("es el 45812, no el 45821") is None  # "no el ..." names what it is not
+
+
+def test_a_pair_changes_by_the_currency_named():
+    assert trading.update_pair("USD/JPY", "y en pesos mexicanos?") == "USD/MXN"
+    assert trading.update_pair("EUR/USD", "¿y la libra?") == "GBP/USD"
+    assert trading.update_pair("USD/JPY", "y el yen?") is None and trading.update_pair("USD/JPY", "gracias") is None
+
+
+PRICE_ETH = {"symbol": "ETH", "price": 3400.25, "quote": "USDT"}
+
+
+def test_a_currency_alone_changes_the_last_price(packs):
+    tools = pack_schemas(packs, "get_crypto_price", "get_forex_price", "explicar_concepto")
+    for text in ("en euros porfa", "and in euros?"):
+        decision = converse(packs, "¿y ethereum?", ("get_crypto_price", {"symbol": "ETH"}, PRICE_ETH), "ETH cotiza...",
+                            text, tools=tools)
+        assert (decision.route, decision.arguments) == ("get_crypto_price", {"symbol": "ETH", "quote_currency": "EUR"}), text
+    fixed = converse(packs, "precio de solana en euros", ("get_crypto_price", {"symbol": "SOL", "quote_currency": "EUR"},
+                                                          PRICE_ETH), "SOL cotiza...", "en euros no, en dólares", tools=tools)
+    assert (fixed.route, fixed.arguments) == ("get_crypto_price", {"symbol": "SOL", "quote_currency": "USD"})
+    pair = converse(packs, "¿cuántos yenes da un dólar?", ("get_forex_price", {"pair": "USD/JPY"}, {"rate": 150.2}),
+                    "1 USD = 150,2 JPY", "y en pesos mexicanos?", tools=tools)
+    assert (pair.route, pair.arguments) == ("get_forex_price", {"pair": "USD/MXN"})
+    # a pair said in full is the forex tool's, whatever came before
+    other = converse(packs, "¿y ethereum?", ("get_crypto_price", {"symbol": "ETH"}, PRICE_ETH), "ETH cotiza...",
+                     "y el dólar contra el peso mexicano?", tools=tools)
+    assert (other.route, other.arguments) == ("get_forex_price", {"pair": "USD/MXN"})

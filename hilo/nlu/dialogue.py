@@ -214,11 +214,13 @@ def reference(text: str, items: list[dict[str, Any]] | None, focus: dict[str, An
 
 # ---------------------------------------------------------------------- corrections
 _CORRECTION = re.compile(
+    r"^[^,.;]{1,40}?\bno\s*[,.;]+\s*\S|"  # "en euros no, en dólares", "el martes no, el jueves"
     r"^\s*(?:no\b[\s,.!]*|mejor\b|perdon\b|disculpa\b|quise decir\b|mas bien\b|en vez\b|en lugar\b|"
     r"y\s+(?:si|en|de|con|para|el|la|los|las)\b|y\s+\w+\s*$|"
     r"sorry\b|i meant\b|actually\b|rather\b|instead\b|what about\b|and\s+(?:in|for|the|with)\b|how about\b)",
 )
-_MEANT = re.compile(r"(?:quise decir|queria decir|mas bien|mejor|i meant|instead|rather|en vez de eso)\s+(.*)$")
+_MEANT = re.compile(r"(?:quise decir|queria decir|mas bien|mejor|i meant|instead|rather|en vez de eso)\s+(.*)$"
+                    r"|(?<=\w)\s+no\s*[,;.]+\s*(?:sino\s+|mejor\s+|mas bien\s+)?(.+)$|\bsino\s+(.+)$")
 
 
 # what a reply may open with before it says what it changes: "¿", "bueno,", "ok gracias,"
@@ -233,7 +235,9 @@ def corrects(text: str) -> bool:
 def meant(text: str) -> str | None:
     """What a correction says the user meant ("perdón, quise decir excel" -> "excel")."""
     match = _MEANT.search(fold(text))
-    return match.group(1).strip(" ,.!?") or None if match else None
+    if not match:
+        return None
+    return next(g for g in match.groups() if g is not None).strip(" ,.!?") or None
 
 
 __all__ = ["Reference", "about_it", "by_name", "by_value", "clauses", "corrects", "id_of", "items_of", "meant", "reference", "without_opening"]

@@ -338,6 +338,8 @@ class ArgumentParser:
     strong: bool = False  # a value found is evidence for the tool when routing (a ticker, a pair)
     hint: Callable[[str], bool] | None = None  # the message names part of a value (one currency)
     item_id: bool = False  # its value is the id of an item a list showed ("el segundo" fills it)
+    # a new value from the last one and a message that names part of it ("y en pesos?" after USD/JPY)
+    update: Callable[[Any, str], Any] | None = None
 
 
 @dataclass(slots=True)

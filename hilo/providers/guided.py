@@ -190,6 +190,9 @@ class GuidedProvider:
         follow = self._follow_up(text, tools, shown, route if confident else None, lang, prefer=route)
         if follow is not None:
             return follow
+        again = self._continue_last(text, tools, shown, route if confident else None, lang)
+        if again is not None:
+            return again
         if route != HELP and (confident or request.tool_choice == "required"):
             return self._call(route, tools[route], text, clause, lang, score, shown)
         again = self._correction(text, tools, shown, lang)
@@ -233,6 +236,12 @@ class GuidedProvider:
         """The same tool again: a message that only changes some arguments ("solo virtuales",
         "no, mejor avanzado") keeps the others of the last call."""
         params = self.parsers.params_of(parameters)
+        for param in params:  # a value the message changes only part of ("y en pesos mexicanos?" after USD/JPY)
+            parser = self.parsers.parser(param.kind)
+            if param.name not in args and last.get(param.name) is not None and parser is not None and parser.update:
+                value = parser.update(last[param.name], text)
+                if value is not None:
+                    args = {**args, param.name: value}
         ids = {p.name for p in self._ids_of({"parameters": parameters}, optional=True)}
         # free text, or, for a tool that takes an item by id or by name, a pack's word kind for the
         # name ("producto"): a new one is a new request, not a change of the last one
@@ -343,6 +352,33 @@ class GuidedProvider:
                 return Decision(name, self.question(missing[0], lang), lang=lang)
             return Decision(name, arguments=args, lang=lang)
         return None
+
+    def _continue_last(self, text: str, tools: dict[str, dict], shown: _Shown, route: str | None,
+                       lang: str) -> Decision | None:
+        """A message that changes a typed argument of the last call ("en euros porfa" after a
+        price, "en euros no, en dólares") when the tool it leans to cannot answer it as said: the
+        last call again with that change. What a correction says it meant ("..., en dólares") is
+        what is read. Free text never continues a call (any message has some)."""
+        if shown.last is None or shown.last[0] not in tools or shown.last[0] == route:
+            return None
+        name, last = shown.last
+        said = (dialogue.meant(text) if dialogue.corrects(text) else None) or text
+        if route is not None:
+            _, missing = self.parsers.parse_arguments(tools[route].get("parameters") or {}, said)
+            if not missing:
+                return None  # the tool the message leans to answers it
+        parameters = tools[name].get("parameters") or {}
+        params = self.parsers.params_of(parameters)
+        now, _ = self.parsers.parse_arguments(parameters, said)
+        typed = {p.name for p in params if p.kind != "text"}
+        changes = {k: v for k, v in now.items() if k in typed and last.get(k) != v}
+        if not changes:
+            return None
+        merged = {k: v for k, v in last.items() if k in {p.name for p in params}}
+        merged.update(changes)
+        if any(p.required and p.name not in merged for p in params):
+            return None
+        return Decision(name, arguments=merged, lang=lang)
 
     def _correction(self, text: str, tools: dict[str, dict], shown: _Shown, lang: str) -> Decision | None:
         """A message no tool was sure of that changes the last call ("¿y en Bogotá?", "no, en Pereira")."""

@@ -108,6 +108,22 @@ def parse_pair(text: str) -> str | None:
         first, second = second, first  # "how many yen for one dollar" is USD/JPY
     return f"{first}/{second}"
 
+_TO_QUOTE = re.compile(r"(?:^|\s)(?:y\s+|and\s+)?(?:en|in|a|to|contra|vs|versus|frente a|against)\s+", re.I)
+
+
+def update_pair(last: str, text: str) -> str | None:
+    """A pair from the last one and a message that names one currency: "y en pesos mexicanos?"
+    after USD/JPY is USD/MXN (the currency it is asked in); "¿y la libra?" after EUR/USD is GBP/USD."""
+    named = currencies(text)
+    if len(named) != 1 or not isinstance(last, str) or "/" not in last:
+        return None
+    base, quote = last.upper().split("/", 1)
+    code = named[0]
+    if code in (base, quote):
+        return None
+    return f"{base}/{code}" if _TO_QUOTE.search(fold(text)) else f"{code}/{quote}"
+
+
 def currencies(text: str) -> list[str]:
     """The currencies a message names, by name or by code, in the order it names them."""
     found = phrases(text, _CURRENCY_NAMES)
@@ -174,7 +190,8 @@ VOCABULARY = Vocabulary(
         ArgumentParser("crypto", frozenset({"symbol", "ticker", "coin", "crypto", "cripto", "criptomoneda", "asset"}),
                        parse_crypto, QUESTIONS["crypto"], strong=True),
         ArgumentParser("pair", frozenset({"pair", "currency_pair", "forex_pair", "par", "par_divisas"}),
-                       parse_pair, QUESTIONS["pair"], strong=True, hint=lambda text: bool(currencies(text))),
+                       parse_pair, QUESTIONS["pair"], strong=True, hint=lambda text: bool(currencies(text)),
+                       update=update_pair),
         ArgumentParser("quote_currency", frozenset({"quote_currency", "vs_currency"}), parse_quote_currency),
         ArgumentParser("trade_intent", frozenset({"trade_intent"}), parse_intent),
         # A glossary term named is evidence for explicar_concepto ("velas japonesas", "forex").
@@ -190,4 +207,4 @@ VOCABULARY = Vocabulary(
     },
 )
 
-__all__ = ["VOCABULARY", "currencies", "parse_crypto", "parse_intent", "parse_pair", "parse_quote_currency"]
+__all__ = ["VOCABULARY", "currencies", "parse_crypto", "parse_intent", "parse_pair", "parse_quote_currency", "update_pair"]
