@@ -195,3 +195,55 @@ def test_a_currency_alone_changes_the_last_price(packs):
     other = converse(packs, "¿y ethereum?", ("get_crypto_price", {"symbol": "ETH"}, PRICE_ETH), "ETH cotiza...",
                      "y el dólar contra el peso mexicano?", tools=tools)
     assert (other.route, other.arguments) == ("get_forex_price", {"pair": "USD/MXN"})
+
+
+# ---------------------------------------------------------------------- client functions
+WEATHER = [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+                                              "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                             "required": ["city"]}}}]
+CITAS = [{"type": "function", "function": {
+    "name": "agendar_cita", "description": "Agenda una cita en la barbería para un servicio y una fecha.",
+    "parameters": {"type": "object", "required": ["fecha", "servicio"], "properties": {
+        "fecha": {"type": "string", "format": "date"},
+        "servicio": {"type": "string", "enum": ["corte de cabello", "arreglo de barba", "tinte", "manicure"]}}}}}]
+
+
+@pytest.mark.parametrize(("text", "place"), [
+    ("va a llover en cali mañana?", "cali"), ("clima cdmx", "cdmx"), ("weather london", "london"),
+    ("¿Qué tiempo hace en Bogotá?", "Bogotá"), ("y en Puebla qué tal?", "Puebla"),
+    ("llueve en serio", None), ("nos vemos en la tarde", None), ("clima", None),
+])
+def test_places_in_lower_case_and_after_the_topic(text, place):
+    assert parsers.parse_place(text) == place
+
+
+def test_an_enum_value_is_named_by_one_of_its_words():
+    values = ["corte de cabello", "arreglo de barba", "tinte", "manicure"]
+    assert parsers.parse_enum("quiero un corte para el lunes", values) == "corte de cabello"
+    assert parsers.parse_enum("ay no, mejor la barba", values) == "arreglo de barba"
+    assert parsers.parse_enum("dos cortes", values) == "corte de cabello"
+    assert parsers.parse_enum("un corte de barba", values) is None  # two values named: ask
+    assert parsers.parse_enum("nada de eso", values) is None
+
+
+def test_a_described_tool_is_also_known_by_its_name(guided):  # noqa: F811
+    assert converse(guided, "va a llover en cali mañana?", tools=WEATHER).arguments == {"city": "cali"}
+    # a place named is no reason to call a tool the message is not about
+    assert converse(guided, "¿cuál es la capital de Francia?", tools=WEATHER).route == "help"
+
+
+def test_a_question_about_the_choices_lists_them(guided):  # noqa: F811
+    decision = converse(guided, "q servicios manejan?", tools=CITAS)
+    assert not decision.call and decision.text == (
+        "Las opciones de servicios son: corte de cabello, arreglo de barba, tinte y manicure. ¿Cuál quieres?")
+    assert "agendar_cita" not in decision.text
+    booked = converse(guided, "quiero agendar un corte para el 15 de marzo", tools=CITAS)
+    assert booked.route == "agendar_cita" and booked.arguments["servicio"] == "corte de cabello"
+    assert booked.arguments["fecha"].endswith("-03-15")
+
+
+def test_an_image_question_still_asks_for_the_image(guided):  # noqa: F811
+    assert dialogue.without_opening("¿qué me dice este gráfico?") == "¿qué me dice este gráfico?"
+    for text in ("¿qué me dice este gráfico de velas japonesas?", "hola, ¿qué me dice este gráfico de velas?"):
+        decision = converse(guided, text)
+        assert decision.route == "analyze_image" and not decision.call, text

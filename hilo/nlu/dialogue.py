@@ -47,13 +47,14 @@ def _fold_chars(text: str) -> str:
 def without_opening(text: str) -> str:
     """The message without the greetings, thanks and acknowledgements it opens with ("ok thanks,
     y el intermedio es online?" -> "y el intermedio es online?"); "" when that is all it says."""
-    folded, at = _fold_chars(text), 0
+    folded, at, opened = _fold_chars(text), 0, False
     while at < len(text):
         match = _OPENING_WORD.match(folded, at)
         if not match or match.end() == at:
             break
+        opened = opened or bool(match.group().strip(" ¿¡,.!\t\n"))
         at = match.end()
-    return text[at:].strip()
+    return text[at:].strip() if opened else text.strip()
 
 
 # ---------------------------------------------------------------------- references

@@ -193,7 +193,27 @@ def parse_enum(text: str, values: list[Any], synonyms: dict[str, frozenset[str]]
         for phrase in (synonyms or {}).get(key, ()):
             if phrase in words or (" " in phrase and re.search(rf"(?<![\wñ]){re.escape(phrase)}(?![\wñ])", folded)):
                 return value
-    return None
+    # a value of several words named by one of its own ("un corte" is "corte de cabello"), when no
+    # other value has that word
+    stems = {f for w in words if len(w) >= 4 and w not in _FILLER for f in _forms(w)}
+    named = [v for v in values if isinstance(v, str) and len(_value_words(v)) > 1 and _value_words(v) & stems]
+    named = [v for v in named if not any(_value_words(v) & _value_words(o) & stems for o in values if o != v)]
+    return named[0] if len(named) == 1 else None
+
+
+def _forms(word: str) -> set[str]:
+    """The word and its singulars ("cortes" -> cortes, corte, cort)."""
+    forms = {word}
+    if len(word) > 4 and word.endswith("s"):
+        forms.add(word[:-1])
+        if word.endswith("es"):
+            forms.add(word[:-2])
+    return forms
+
+
+def _value_words(value: str) -> set[str]:
+    return {f for w in re.findall(r"[a-z0-9ñ]+", fold(value).replace("_", " ")) if len(w) >= 4 and w not in _FILLER
+            for f in _forms(w)}
 
 
 # Words that join the words of one subject ("bases de datos", "python y excel"): kept between two
@@ -252,11 +272,34 @@ _PLACE_AFTER = re.compile(
 )
 
 
+# Words after "en" / "in" that are no place: times, ways, states ("en la tarde", "en serio")
+_NOT_PLACES = set(fold(
+    "hoy mañana manana ayer tarde noche mañanas tardes noches semana fin finde mes año ano dia dias rato momento "
+    "serio general total linea línea vivo directo casa efectivo euros dolares pesos realidad cuenta punto "
+    "todo nada algo eso esto este esta ese esa mi tu su la el los las un una unos unas lo que "
+    "today tomorrow tonight yesterday morning evening afternoon week weekend the a an my your this that general"
+).split())
+_LOWER_PLACE_AFTER = re.compile(r"(?<![\wñ])(?:en|in)\s+([a-zñáéíóú][a-zñáéíóú-]{2,})(?![\wñ])")
+# a place right after the word for what is asked about it: "clima cdmx", "weather london"
+_PLACE_TOPIC = re.compile(r"(?<![\wñ])(?:clima|pronostico|pronóstico|temperatura|weather|forecast|temperature)\s+"
+                          r"(?:(?:de|del|en|in|for|of)\s+)?([\wñáéíóú][\wñáéíóú-]+)\s*[?!.]*\s*$", re.I)
+
+
 def parse_place(text: str) -> str | None:
     """A place name: the capitalised words after "en", "in", "para", ... ("¿Qué tiempo hace
-    en Bogotá?" -> "Bogotá", "weather in New York" -> "New York")."""
+    en Bogotá?" -> "Bogotá", "weather in New York" -> "New York"); else a word after "en" / "in"
+    written in lower case that is no time or manner ("va a llover en cali mañana" -> "cali"), or
+    the last word after "clima" / "weather" ("clima cdmx")."""
     found = _PLACE_AFTER.findall(text)
-    return found[-1] if found else None
+    if found:
+        return found[-1]
+    for match in _LOWER_PLACE_AFTER.finditer(text):
+        if fold(match.group(1)) not in _NOT_PLACES and fold(match.group(1)) not in _FILLER:
+            return match.group(1)
+    topic = _PLACE_TOPIC.search(text)
+    if topic and fold(topic.group(1)) not in _NOT_PLACES and fold(topic.group(1)) not in _FILLER:
+        return topic.group(1)
+    return None
 
 
 # Spoken amounts: "un palo" (Colombia: a million), "50 lucas" (thousands), "medio millón"

@@ -184,6 +184,9 @@ class GuidedProvider:
         forced = _forced(request.tool_choice)
         if forced in tools:
             return self._call(forced, tools[forced], text, text, lang, 1.0)
+        options = self._options(text, tools, lang)
+        if options is not None:
+            return options
         shown = _Shown.of(request.earlier_tools, messages)
         route, score, clause = self._route_clauses(text, tools, profile, shown)
         confident = self._confident(route, score, tools)
@@ -225,7 +228,10 @@ class GuidedProvider:
                         args.pop(param.name, None)
                     else:
                         args[param.name] = value
-            missing = [p for p in self.parsers.params_of(parameters) if p.required and p.name not in args]
+            # what the whole message left missing stays so (an image needs a URL or a file id)
+            missing = [p for p in missing if p.name not in args] + [
+                p for p in self.parsers.params_of(parameters)
+                if p.required and p.name not in args and p.name not in {m.name for m in missing}]
         if shown is not None and shown.last is not None and shown.last[0] == name:
             args, missing = self._refine(parameters, shown.last[1], text, args, missing)
         if missing:
@@ -353,6 +359,30 @@ class GuidedProvider:
             return Decision(name, arguments=args, lang=lang)
         return None
 
+    def _options(self, text: str, tools: dict[str, dict], lang: str) -> Decision | None:
+        """A question about the choices an argument has ("¿qué servicios manejan?", "which levels
+        are there?"): the values of the tool's enum, in the reply's language, when the message
+        names the parameter and none of its values."""
+        folded = language.fold(text)
+        if not _ASKS_OPTIONS.search(folded):
+            return None
+        words = re.findall(r"[a-zñ]+", folded)
+        for schema in tools.values():
+            for param in self.parsers.params_of(schema.get("parameters") or {}):
+                values = [str(v) for v in param.schema.get("enum") or [] if v is not None]
+                if param.kind != "enum" or len(values) < 2 or self.parsers.parse_value(param, text) is not None:
+                    continue
+                names = {f for w in re.split(r"[_\W]+", language.fold(param.name)) if len(w) >= 4 for f in _forms(w)}
+                said = next((w for w in words if _forms(w) & names), None)
+                if said is None:
+                    continue
+                shown = [v.replace("_", " ") for v in values]
+                joined = ", ".join(shown[:-1]) + (" y " if lang == "es" else " and ") + shown[-1]
+                reply = (f"Las opciones de {said} son: {joined}. ¿Cuál quieres?" if lang == "es"
+                         else f"The {said} options are: {joined}. Which one would you like?")
+                return Decision(HELP, reply, lang=lang)
+        return None
+
     def _continue_last(self, text: str, tools: dict[str, dict], shown: _Shown, route: str | None,
                        lang: str) -> Decision | None:
         """A message that changes a typed argument of the last call ("en euros porfa" after a
@@ -436,6 +466,8 @@ class GuidedProvider:
                 if not self._cued(label, text):
                     best[i] = -1.0  # a tool that acts, and the message does not ask for the act
                     continue
+                if best[i] < self.threshold - BARE_TOOL_SLACK and not getattr(self.tools.get(label), "examples", None):
+                    continue  # a tool known by its description alone: a place or a number named is no reason
                 best[i] += STRONG_BONUS * self.parsers.strong_arguments(tools[label].get("parameters") or {}, text)
         top = int(best.argmax())
         return index.labels[top], float(best[top])
@@ -450,8 +482,7 @@ class GuidedProvider:
         if key not in self._indexes:
             labels, texts = [], []
             for name, schema in sorted(tools.items()):
-                examples = list(getattr(self.tools.get(name), "examples", None) or [])
-                examples = examples or [schema.get("description") or name.replace("_", " ")]
+                examples = list(getattr(self.tools.get(name), "examples", None) or []) or _bare_examples(name, schema)
                 labels += [name] * len(examples)
                 texts += examples
             help_examples = HELP_EXAMPLES + (profile.help_examples if profile else [])
@@ -710,6 +741,30 @@ def _system_text(request: ModelRequest) -> str:
 def _schemas(request: ModelRequest) -> dict[str, dict]:
     return {t["function"]["name"]: t["function"] for t in request.tools or ()
             if t.get("type") == "function" and t.get("function", {}).get("name")}
+
+
+_ASKS_OPTIONS = re.compile(r"(?<![\wñ])(?:que|q|k|cuales|what|which|lista|opciones|options|tipos? de|kinds? of)(?![\wñ])")
+
+
+def _forms(word: str) -> set[str]:
+    """The word and its singulars ("servicios" -> servicios, servicio, servici)."""
+    forms = {word}
+    if len(word) > 4 and word.endswith("s"):
+        forms |= {word[:-1], word[:-2]} if word.endswith("es") else {word[:-1]}
+    return forms
+
+
+_GENERIC_VERB = re.compile(r"^(?:get|fetch|retrieve|lookup|check|query|obtener|consultar)\s+")
+
+
+def _bare_examples(name: str, schema: dict) -> list[str]:
+    """What a tool with no examples (a client function) is compared with: its description, and
+    its name as words without a generic verb ("get_weather" -> "weather", "order_status" ->
+    "order status"): the name often says the domain more plainly than the description does."""
+    words = " ".join(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").replace("-", " ").split()).lower()
+    named = _GENERIC_VERB.sub("", words) or words
+    description = (schema.get("description") or "").strip()
+    return list(dict.fromkeys(t for t in (description, named) if t))
 
 
 def _forced(choice: Any) -> str | None:
