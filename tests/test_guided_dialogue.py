@@ -16,8 +16,9 @@ from hilo.packs.courses import parsers as courses
 from hilo.packs.courses import search
 from hilo.packs.loader import discover
 from hilo.packs.trading_mentor import parsers as trading
+from hilo.providers import guided as guided_module
 from hilo.providers.base import ModelRequest
-from hilo.providers.guided import GuidedProvider
+from hilo.providers.guided import HELP, GuidedProvider
 from hilo.tools import ToolRegistry
 from tests.test_guided import SCHEMAS, guided  # noqa: F401  (the module's provider fixture)
 
@@ -247,3 +248,35 @@ def test_an_image_question_still_asks_for_the_image(guided):  # noqa: F811
     for text in ("¿qué me dice este gráfico de velas japonesas?", "hola, ¿qué me dice este gráfico de velas?"):
         decision = converse(guided, text)
         assert decision.route == "analyze_image" and not decision.call, text
+
+
+# ---------------------------------------------------------------------- off topic
+def test_requests_no_tool_answers_get_the_help_reply(guided, monkeypatch):  # noqa: F811
+    off = ["me cuentas un chiste?", "escríbeme un poema de amor", "¿tienen algún descuento para estudiantes?"]
+    on = ["¿dictan talleres de escritura creativa?", "¿tienen cursos de finanzas personales?", "¿cuánto vale el bitcoin?"]
+    assert all(converse(guided, text).route == HELP and not converse(guided, text).call for text in off)
+    assert all(converse(guided, text).call for text in on)
+    assert "cuéntame" not in converse(guided, off[0]).text  # the help reply, no search for the words
+    monkeypatch.setattr(guided_module, "OFF_TOPIC_EXAMPLES", [])
+    guided._indexes.clear()
+    try:
+        assert all(converse(guided, text).route != HELP for text in off)  # what the examples of off-topic requests change
+    finally:
+        guided._indexes.clear()
+
+
+def test_an_off_topic_request_does_not_change_the_last_call(packs):
+    tools = pack_schemas(packs, "get_crypto_price", "get_forex_price", "explicar_concepto")
+    decision = converse(packs, "precio del dogecoin", ("get_crypto_price", {"symbol": "DOGE"}, PRICE_ETH), "DOGE cotiza...",
+                        "¿me puedes prestar plata para invertir?", tools=tools)
+    assert not decision.call
+    again = converse(packs, "precio del dogecoin", ("get_crypto_price", {"symbol": "DOGE"}, PRICE_ETH), "DOGE cotiza...",
+                     "¿y si vendo?", tools=tools)
+    assert again.arguments == {"symbol": "DOGE", "trade_intent": "sell"}
+
+
+def test_with_a_knowledge_base_off_topic_examples_do_not_apply(guided):  # noqa: F811
+    file_search = {"type": "function", "function": {"name": "file_search", "description": "Search the files",
+                                                    "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}}
+    index = guided._index({"file_search": file_search["function"]}, None)
+    assert guided_module.OFF_TOPIC not in index.labels

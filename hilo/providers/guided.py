@@ -51,6 +51,22 @@ HELP_EXAMPLES = [
     "gracias", "¿quién eres?", "adiós", "no entiendo", "hello", "hi there", "what can you do?",
     "help", "how does this work?", "thanks", "who are you?", "bye", "I don't understand",
 ]
+# Requests no assistant's tools answer: small talk, the business's logistics, general knowledge.
+# One of these wins over a tool only by OFF_TOPIC_MARGIN (a catalogue may teach about anything:
+# "escritura creativa" is a course, "escríbeme una canción" is not), and never where a knowledge
+# base (file_search) may answer.
+OFF_TOPIC = "<off-topic>"  # no function can have this name
+OFF_TOPIC_MARGIN = 0.03
+OFF_TOPIC_EXAMPLES = [
+    "cuéntame un chiste", "¿cómo estás?", "lo voy a pensar", "luego te escribo", "después te confirmo",
+    "¿cómo puedo pagar?", "¿puedo pagar con tarjeta?", "¿hay algún descuento o promoción?",
+    "quiero hablar con una persona", "¿cuál es su teléfono de contacto?", "¿dónde están ubicados?",
+    "¿a qué hora atienden?", "escríbeme una canción", "¿me puedes prestar dinero?", "¿qué opinas del fútbol?",
+    "¿quién descubrió América?", "hazme la tarea",
+    "tell me a joke", "how are you?", "I'll think about it", "I'll get back to you", "how can I pay?",
+    "I want to talk to a human", "what is your phone number?", "write me a poem", "who will win the game?",
+    "how tall is Mount Everest?",
+]
 STRONG_BONUS = 0.02  # per distinctive argument (ticker, pair, URL, file id) the message gives
 BARE_TOOL_SLACK = 0.04  # how much lower the bar is for a tool known only by its description
 MAX_CLAUSES = 4  # clauses of one message routed on their own (each costs one query embedding)
@@ -136,7 +152,7 @@ class GuidedProvider:
 
     async def warm(self) -> None:
         """Embed every known example now (or read them from the cache) so turns stay fast."""
-        texts = list(HELP_EXAMPLES)
+        texts = list(HELP_EXAMPLES) + OFF_TOPIC_EXAMPLES
         for name in self.tools.names():
             texts += list(getattr(self.tools.get(name), "examples", []) or [])
         for profile in self.profiles.values():
@@ -188,17 +204,19 @@ class GuidedProvider:
         if options is not None:
             return options
         shown = _Shown.of(request.earlier_tools, messages)
-        route, score, clause = self._route_clauses(text, tools, profile, shown)
+        notes: dict[str, Any] = {}
+        route, score, clause = self._route_clauses(text, tools, profile, shown, notes)
         confident = self._confident(route, score, tools)
         follow = self._follow_up(text, tools, shown, route if confident else None, lang, prefer=route)
         if follow is not None:
             return follow
-        again = self._continue_last(text, tools, shown, route if confident else None, lang)
+        off_topic = notes.get("off_topic", False)  # a request no tool answers continues no call
+        again = None if off_topic else self._continue_last(text, tools, shown, route if confident else None, lang)
         if again is not None:
             return again
         if route != HELP and (confident or request.tool_choice == "required"):
             return self._call(route, tools[route], text, clause, lang, score, shown)
-        again = self._correction(text, tools, shown, lang)
+        again = self._correction(text, tools, shown, lang)  # it says what it corrects: "¿y en Bogotá?"
         if again is not None:
             return again
         if FILE_SEARCH in tools and text.strip() and not (route == HELP and score >= SMALL_TALK):
@@ -270,27 +288,33 @@ class GuidedProvider:
         return merged, [p for p in params if p.required and p.name not in merged]
 
     def _route_clauses(self, text: str, tools: dict[str, dict], profile: Profile | None,
-                       shown: _Shown | None = None) -> tuple[str, float, str]:
+                       shown: _Shown | None = None, notes: dict[str, Any] | None = None) -> tuple[str, float, str]:
         """The best tool for the message or for one of its clauses (a message with two
         questions is routed by the one a tool answers best). What the message opens with
         ("hola!", "ok gracias,") is small talk: the rest is routed too. A clause whose tool needs
         an item's id when nothing was shown loses to a clause a tool can answer now ("¿tienen
         guitarra? ¿y cuánto dura el curso?" searches first)."""
-        route, score = self._route(text, tools, profile)
+        whole: dict[str, Any] = {}
+        route, score = self._route(text, tools, profile, whole)
         best = (route, score, text)
         core = dialogue.without_opening(text)
         parts = dialogue.clauses(core or text)
         candidates = ([core] if core and core != text and len(parts) == 1 else []) + (parts if len(parts) > 1 else [])
         routed = [best]
+        off_topic = [bool(whole)]
         for part in candidates[:MAX_CLAUSES + 1]:
-            r, sc = self._route(part, tools, profile)
+            said: dict[str, Any] = {}
+            r, sc = self._route(part, tools, profile, said)
             routed.append((r, sc, part))
+            off_topic.append(bool(said))
             if r != HELP and (best[0] == HELP or sc > best[1] + CLAUSE_MARGIN):
                 best = (r, sc, part)
         if best[0] == route and best[2] != text:
             best = (route, max(score, best[1]), best[2])
         elif best[2] == text and core and core != text and len(parts) == 1 and routed[1][0] == route:
             best = (route, score, core)  # free text from what follows the greeting
+        if notes is not None and best[0] == HELP and (off_topic[0] or (core != text and all(off_topic[1:]))):
+            notes["off_topic"] = True  # the message, or all it says past its greeting, is off topic
         if len(parts) > 1 and best[0] != HELP and self._needs_unshown_item(best[0], tools, best[2], shown):
             for r, sc, part in sorted(routed, key=lambda x: -x[1]):
                 if (r != HELP and r != best[0] and self._confident(r, sc, tools)
@@ -454,7 +478,10 @@ class GuidedProvider:
             return Decision(route, arguments=args, score=score, lang=lang)
         return None
 
-    def _route(self, text: str, tools: dict[str, dict], profile: Profile | None) -> tuple[str, float]:
+    def _route(self, text: str, tools: dict[str, dict], profile: Profile | None,
+               notes: dict[str, Any] | None = None) -> tuple[str, float]:
+        """The best label for the text and its score; ``notes["off_topic"]`` is set when the text
+        is nearer a request no tool answers than any tool."""
         if not text.strip():
             return HELP, 0.0
         index = self._index(tools, profile)
@@ -462,14 +489,22 @@ class GuidedProvider:
         best = np.full(len(index.labels), -1.0)
         np.maximum.at(best, index.rows, sims)
         for i, label in enumerate(index.labels):
-            if label != HELP:
+            if label not in (HELP, OFF_TOPIC):
                 if not self._cued(label, text):
                     best[i] = -1.0  # a tool that acts, and the message does not ask for the act
                     continue
                 if best[i] < self.threshold - BARE_TOOL_SLACK and not getattr(self.tools.get(label), "examples", None):
                     continue  # a tool known by its description alone: a place or a number named is no reason
                 best[i] += STRONG_BONUS * self.parsers.strong_arguments(tools[label].get("parameters") or {}, text)
+        off = index.labels.index(OFF_TOPIC) if OFF_TOPIC in index.labels else None
+        off_score = float(best[off]) if off is not None else -1.0
+        if off is not None:
+            best[off] = -1.0
         top = int(best.argmax())
+        if off_score > float(best[top]) + (0.0 if index.labels[top] == HELP else OFF_TOPIC_MARGIN):
+            if notes is not None:
+                notes["off_topic"] = True
+            return HELP, min(off_score, SMALL_TALK - 0.01)  # help, but not small talk to a knowledge base
         return index.labels[top], float(best[top])
 
     def _cued(self, name: str, text: str) -> bool:
@@ -488,6 +523,9 @@ class GuidedProvider:
             help_examples = HELP_EXAMPLES + (profile.help_examples if profile else [])
             labels += [HELP] * len(help_examples)
             texts += help_examples
+            if FILE_SEARCH not in tools:
+                labels += [OFF_TOPIC] * len(OFF_TOPIC_EXAMPLES)
+                texts += OFF_TOPIC_EXAMPLES
             names = list(dict.fromkeys(labels))
             rows = np.array([names.index(label) for label in labels])
             self._indexes[key] = _Index(names, rows, self.embedder.examples([for_embedding(t) for t in texts]))
