@@ -280,3 +280,54 @@ def test_with_a_knowledge_base_off_topic_examples_do_not_apply(guided):  # noqa:
                                                     "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}}
     index = guided._index({"file_search": file_search["function"]}, None)
     assert guided_module.OFF_TOPIC not in index.labels
+
+
+# ---------------------------------------------------------------------- codes, places, budgets, items by reference
+ORDERS = [{"type": "function", "function": {
+    "name": "order_status", "description": "Consulta el estado y la fecha de entrega de un pedido de la tienda por su número.",
+    "parameters": {"type": "object", "required": ["order_number"],
+                   "properties": {"order_number": {"type": "string", "description": "Número del pedido."}}}}}]
+
+
+def test_a_code_is_distinctive_only_when_it_can_be_nothing_else():
+    for text in ("pedido 45812", "#78230", "la referencia P-104", "es el 10452", "el numero es 77001"):
+        assert parsers.distinctive_code(text), text
+    for text in ("forros para iphone 13", "protector pa galaxy s23", "somos 12"):
+        assert not parsers.distinctive_code(text), text
+
+
+def test_more_places_and_budgets():
+    assert parsers.parse_place("hace calor en santa marta?") == "santa marta"
+    assert parsers.parse_place("en buenos aires hoy") == "buenos aires"
+    assert parsers.parse_place("en medellin esta semana") == "medellin"
+    assert parsers.parse_place("and Paris?") == "Paris" and parsers.parse_place("¿y Bogotá?") == "Bogotá"
+    assert parsers.parse_place("y mañana?") is None and parsers.parse_place("quiero pagar en cuotas") is None
+    assert parsers.parse_max_price("tengo 300 mil, que curso me alcanza?") == 300_000
+    assert parsers.parse_query("tengo 300 mil, que curso me alcanza?", FILLER) is None
+
+
+def test_items_known_by_their_reference_and_the_other_one():
+    products = [{"referencia": "P-501", "nombre": "Audífonos JBL Tune 510", "precio": 189000},
+                {"referencia": "P-502", "nombre": "Audífonos Xiaomi Buds", "precio": 99000}]
+    assert dialogue.items_of({"productos": products}) == products and dialogue.id_of(products[1]) == "P-502"
+    assert dialogue.reference("los xiaomi en que colores vienen?", products, None).item is products[1]
+    assert dialogue.reference("y el otro?", products, products[1]).item is products[0]
+    assert dialogue.reference("y el otro?", products, None) is None
+
+
+def test_a_tool_is_called_when_the_message_gives_all_it_needs(guided):  # noqa: F811
+    booked = converse(guided, "agéndame manicure para pasado mañana", tools=CITAS)
+    assert booked.route == "agendar_cita" and booked.arguments["servicio"] == "manicure"
+    assert converse(guided, "el numero es 77001", tools=ORDERS).arguments == {"order_number": "77001"}
+    assert converse(guided, "¿cuál es la capital de Francia?", tools=WEATHER).route == HELP
+
+
+def test_follow_ups_that_change_a_place_or_half_a_pair(guided, packs):  # noqa: F811
+    weather = ("get_weather", {"city": "Madrid"}, {"temp_c": 12})
+    for text, city in (("and Paris?", "Paris"), ("y mañana en Cartagena?", "Cartagena")):
+        decision = converse(guided, "weather in Madrid please", weather, "12 °C", text, tools=WEATHER)
+        assert decision.arguments == {"city": city}, text
+    tools = pack_schemas(packs, "get_crypto_price", "get_forex_price", "explicar_concepto")
+    pair = converse(packs, "euro contra dólar", ("get_forex_price", {"pair": "EUR/USD"}, {"rate": 1.05}), "1 EUR = 1,05 USD",
+                    "y la libra?", tools=tools)
+    assert (pair.route, pair.arguments) == ("get_forex_price", {"pair": "GBP/USD"})

@@ -108,9 +108,17 @@ def items_of(output: Any) -> list[dict[str, Any]] | None:
     return None
 
 
+# what an item's id may be called when it has no "id": its reference, code or SKU
+_CODE_KEYS = ("referencia", "reference", "ref", "sku", "codigo", "código", "code")
+
+
 def id_of(item: dict[str, Any]) -> Any:
     for key, value in item.items():
         if (key == "id" or key.endswith("_id")) and isinstance(value, int | str) and not isinstance(value, bool):
+            return value
+    for key in _CODE_KEYS:
+        value = item.get(key)
+        if isinstance(value, int | str) and not isinstance(value, bool) and str(value).strip():
             return value
     return None
 
@@ -150,7 +158,9 @@ def by_name(text: str, items: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 # "el intermedio", "la virtual", "el antigolpes": one item by a word of its name or of a short value
-_THE_ONE = re.compile(r"(?<![\wñ])(?:el|la|the)\s+([a-zñ0-9]+(?:\s+[a-zñ0-9]+)?)")
+_THE_ONE = re.compile(r"(?<![\wñ])(?:el|la|los|las|the)\s+([a-zñ0-9]+(?:\s+[a-zñ0-9]+)?)")
+# "el otro", "la otra", "the other one": of two items, the one not shown last
+_OTHER = re.compile(r"(?<![\wñ])(?:el|la|los|las|the)\s+(?:otr[oa]s?|other)(?![\wñ])")
 _SHORT_VALUE = 40  # longer strings are descriptions or schedules, not what an item is called by
 
 
@@ -206,6 +216,10 @@ def reference(text: str, items: list[dict[str, Any]] | None, focus: dict[str, An
             found = by_value(the.group(1).split(), items)
             if found is not None:
                 return Reference(found, "value")
+    if items and focus is not None and len(items) == 2 and _OTHER.search(folded):
+        others = [i for i in items if id_of(i) != id_of(focus)]
+        if len(others) == 1:
+            return Reference(others[0], "other")
     if focus is not None and _THAT.search(folded):
         return Reference(focus, "that")
     if items and _THAT.search(folded):  # "ese" after a list: the first one, the best match

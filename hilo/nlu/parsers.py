@@ -50,7 +50,7 @@ _FILLER = set(fold(
     "hi hello thanks thank hey please pls what's whats how much price cost costs does "
     # acknowledgements and the words of a correction: how a message reacts, not what it asks for
     "ok okay okey listo dale entonces onda ya se lo perdon perdona disculpa disculpe mejor equivoque "
-    "quise decir queria referia bien sorry meant actually rather instead"
+    "quise decir queria referia bien sorry meant actually rather instead alcanza alcanzan alcance"
 ).split())
 
 _URL = re.compile(r"https?://[^\s<>\"')]+", re.I)
@@ -138,6 +138,21 @@ def parse_code(text: str) -> str | None:
             return found.group(1)
     found = _CODE.search(text)
     return found.group(1) if found else None
+
+
+_CODE_HINT = re.compile(r"(?:#|\b(?:n[uú]mero|number|nro|no\.|id|ref|referencia|reference|c[oó]digo|code|pedido|orden|order|"
+                        r"gu[ií]a|factura|invoice|ticket|tracking|sku)\s*:?\s*(?:es\s+(?:el\s+)?|is\s+)?#?)"
+                        r"([A-Za-z]{0,4}-?\d{2,})", re.I)
+
+
+def distinctive_code(text: str) -> bool:
+    """Does the message give a code that can only be one: introduced as one ("#78230", "pedido
+    45812", "referencia P-104"), letters and digits joined by a dash ("P-104"), or five digits or
+    more? "iphone 13" and "galaxy s23" name models, not codes."""
+    if _CODE_HINT.search(text):
+        return True
+    return any(re.search(r"[A-Za-z]-\d", found) or re.fullmatch(r"\d{5,}", found)
+               for found in _CODE.findall(text))
 
 
 def parse_url(text: str) -> str | None:
@@ -276,13 +291,18 @@ _PLACE_AFTER = re.compile(
 _NOT_PLACES = set(fold(
     "hoy mañana manana ayer tarde noche mañanas tardes noches semana fin finde mes año ano dia dias rato momento "
     "serio general total linea línea vivo directo casa efectivo euros dolares pesos realidad cuenta punto "
+    "persona grupo equipo ingles español espanol cuotas oferta promocion venta stock camino "
     "todo nada algo eso esto este esta ese esa mi tu su la el los las un una unos unas lo que "
     "today tomorrow tonight yesterday morning evening afternoon week weekend the a an my your this that general"
 ).split())
-_LOWER_PLACE_AFTER = re.compile(r"(?<![\wñ])(?:en|in)\s+([a-zñáéíóú][a-zñáéíóú-]{2,})(?![\wñ])")
+_LOWER_PLACE_AFTER = re.compile(r"(?<![\wñ])(?:en|in)\s+([a-zñáéíóú][a-zñáéíóú-]{2,}"
+                                r"(?:\s+(?:(?:de|del)\s+)?[a-zñáéíóú][a-zñáéíóú-]{2,}){0,2})(?![\wñ])")
 # a place right after the word for what is asked about it: "clima cdmx", "weather london"
 _PLACE_TOPIC = re.compile(r"(?<![\wñ])(?:clima|pronostico|pronóstico|temperatura|weather|forecast|temperature)\s+"
                           r"(?:(?:de|del|en|in|for|of)\s+)?([\wñáéíóú][\wñáéíóú-]+)\s*[?!.]*\s*$", re.I)
+
+
+_PLACE_ALONE = re.compile(rf"^\s*[¿¡]?\s*(?:y|and|e)\s+({_CAPITALISED}(?:\s+(?:(?:de|del)\s+)?{_CAPITALISED})*)\s*[?!.]*\s*$")
 
 
 def parse_place(text: str) -> str | None:
@@ -293,9 +313,16 @@ def parse_place(text: str) -> str | None:
     found = _PLACE_AFTER.findall(text)
     if found:
         return found[-1]
+    alone = _PLACE_ALONE.match(text)  # "¿y Bogotá?", "and Paris?"
+    if alone:
+        return alone.group(1)
     for match in _LOWER_PLACE_AFTER.finditer(text):
-        if fold(match.group(1)) not in _NOT_PLACES and fold(match.group(1)) not in _FILLER:
-            return match.group(1)
+        words = match.group(1).split()
+        while words and (fold(words[-1]) in _NOT_PLACES or fold(words[-1]) in _FILLER):
+            words.pop()  # "cali mañana", "medellin esta semana": the place, not the time
+        # one word must be no filler; the first of several may be ("buenos aires")
+        if words and fold(words[0]) not in _NOT_PLACES and (len(words) > 1 or fold(words[0]) not in _FILLER):
+            return " ".join(words)
     topic = _PLACE_TOPIC.search(text)
     if topic and fold(topic.group(1)) not in _NOT_PLACES and fold(topic.group(1)) not in _FILLER:
         return topic.group(1)
@@ -311,7 +338,9 @@ _AMOUNT = (r"(?:(?:\d[\d.,]*|" + "|".join(sorted(_SPOKEN_COUNT, key=len, reverse
            + "|".join(sorted(_SPOKEN_SCALE, key=len, reverse=True)) + r")(?![\wñ])|\d[\d.,]*)")
 _MAX_PRICE = re.compile(r"(?:que\s+)?(?:cuesten?\s+|valgan?\s+|salgan?\s+|cost(?:s|ing)?\s+)?"
                         r"(?:menos de|hasta|maximo|max|no mas de|por debajo de|inferior a|que no pase de|"
-                        r"under|below|less than|up to|at most|no more than)\s*(?:un\s+)?\$?\s*(" + _AMOUNT
+                        r"tengo|solo tengo|cuento con|presupuesto de|mi presupuesto es de|mi presupuesto es|"
+                        r"under|below|less than|up to|at most|no more than|i have|my budget is|budget of)"
+                        r"\s*(?:un\s+)?\$?\s*(" + _AMOUNT
                         + r")(?:\s*(?:pesos|cop|usd|dolares|dollars|eur|euros))?")
 
 
@@ -494,16 +523,17 @@ class Parsers:
             missing.append(sources[0])
         return args, missing
 
-    def strong_arguments(self, parameters: dict[str, Any], text: str) -> int:
-        """How many distinctive values (tickers, pairs, URLs, file ids, "#12") the message gives."""
+    def strong_arguments(self, parameters: dict[str, Any], text: str, places: bool = True) -> int:
+        """How many distinctive values (tickers, pairs, URLs, file ids, "#12", "pedido 45812") the
+        message gives; ``places``: a capitalised name after "en" counts too."""
         strong = 0
         for p in self.params_of(parameters):
             if p.kind == "int_id":
                 strong += self._id_hint.search(text) is not None
             elif p.kind == "code":
-                strong += parse_code(text) is not None
+                strong += distinctive_code(text)
             elif p.kind == "place":  # a capitalised name after "en" / "in": the tool's place
-                strong += parse_place(text) is not None
+                strong += places and _PLACE_AFTER.search(text) is not None
             elif p.kind in _SOURCES or (p.kind in self._kinds and self._kinds[p.kind].strong):
                 strong += self.parse_value(p, text) is not None
         return strong

@@ -210,7 +210,10 @@ class GuidedProvider:
         follow = self._follow_up(text, tools, shown, route if confident else None, lang, prefer=route)
         if follow is not None:
             return follow
-        off_topic = notes.get("off_topic", False)  # a request no tool answers continues no call
+        # a request no tool answers continues no call, unless it names a distinctive value for it
+        off_topic = notes.get("off_topic", False) and not (
+            shown.last is not None and shown.last[0] in tools
+            and self.parsers.strong_arguments(tools[shown.last[0]].get("parameters") or {}, text))
         again = None if off_topic else self._continue_last(text, tools, shown, route if confident else None, lang)
         if again is not None:
             return again
@@ -424,6 +427,12 @@ class GuidedProvider:
         parameters = tools[name].get("parameters") or {}
         params = self.parsers.params_of(parameters)
         now, _ = self.parsers.parse_arguments(parameters, said)
+        for param in params:  # part of a value: "¿y la libra?" after EUR/USD
+            parser = self.parsers.parser(param.kind)
+            if param.name not in now and last.get(param.name) is not None and parser is not None and parser.update:
+                value = parser.update(last[param.name], said)
+                if value is not None:
+                    now[param.name] = value
         typed = {p.name for p in params if p.kind != "text"}
         changes = {k: v for k, v in now.items() if k in typed and last.get(k) != v}
         if not changes:
@@ -493,9 +502,17 @@ class GuidedProvider:
                 if not self._cued(label, text):
                     best[i] = -1.0  # a tool that acts, and the message does not ask for the act
                     continue
-                if best[i] < self.threshold - BARE_TOOL_SLACK and not getattr(self.tools.get(label), "examples", None):
-                    continue  # a tool known by its description alone: a place or a number named is no reason
-                best[i] += STRONG_BONUS * self.parsers.strong_arguments(tools[label].get("parameters") or {}, text)
+                # a tool known by its description alone, and the message is not near it: a place
+                # named is no reason to call it ("¿cuál es la capital de Francia?"), a code is
+                far = best[i] < self.threshold - BARE_TOOL_SLACK and not getattr(self.tools.get(label), "examples", None)
+                parameters = tools[label].get("parameters") or {}
+                strong = self.parsers.strong_arguments(parameters, text, places=not far)
+                complete = self._complete(parameters, text, places=not far)
+                # a message that gives all a tool needs is evidence for it too: on top of its
+                # distinctive values for a tool known by its description alone (compared with one
+                # sentence, often in another language), else once
+                bare = not getattr(self.tools.get(label), "examples", None)
+                best[i] += STRONG_BONUS * (strong + complete if bare else strong or complete)
         off = index.labels.index(OFF_TOPIC) if OFF_TOPIC in index.labels else None
         off_score = float(best[off]) if off is not None else -1.0
         if off is not None:
@@ -506,6 +523,16 @@ class GuidedProvider:
                 notes["off_topic"] = True
             return HELP, min(off_score, SMALL_TALK - 0.01)  # help, but not small talk to a knowledge base
         return index.labels[top], float(best[top])
+
+    def _complete(self, parameters: dict, text: str, places: bool = True) -> bool:
+        """Does the message give every argument the tool needs, none of them free text ("agéndame
+        manicure para pasado mañana", "el número es 77001")? (``places``: a place counts.)"""
+        params = self.parsers.params_of(parameters)
+        required = [p for p in params if p.required]
+        if not required or any(p.kind == "text" or (p.kind == "place" and not places) for p in required):
+            return False
+        args, missing = self.parsers.parse_arguments(parameters, text)
+        return not missing and all(p.name in args for p in required)
 
     def _cued(self, name: str, text: str) -> bool:
         """Does the message say what the tool's ``cue`` asks for (true for a tool without one)?"""
