@@ -331,3 +331,30 @@ def test_follow_ups_that_change_a_place_or_half_a_pair(guided, packs):  # noqa: 
     pair = converse(packs, "euro contra dólar", ("get_forex_price", {"pair": "EUR/USD"}, {"rate": 1.05}), "1 EUR = 1,05 USD",
                     "y la libra?", tools=tools)
     assert (pair.route, pair.arguments) == ("get_forex_price", {"pair": "GBP/USD"})
+
+
+# ---------------------------------------------------------------------- negations, failed searches, pairs
+def test_a_value_said_with_no_is_ruled_out():
+    assert courses.parse_modality("que no sean virtuales") is None
+    assert courses.parse_level("no, no quiero intermedio, quiero basico") == "básico"
+    assert courses.parse_modality("no, mejor virtual") == "virtual"  # "no," answers, it negates nothing
+    assert parsers.parse_enum("sin tinte, solo corte", ["corte de cabello", "tinte"]) == "corte de cabello"
+    assert parsers.parse_max_price("algo de ventas que no cueste mas de 300 mil") == 300_000
+    assert parsers.parse_max_price("que cueste mas de 300 mil") is None  # a lowest price is no budget
+
+
+def test_currency_codes_in_lower_case_and_a_pair_turned_around():
+    assert trading.parse_pair("tasa usd cop") == "USD/COP"
+    assert trading.update_pair("USD/COP", "al revés") == "COP/USD"
+    assert trading.update_pair("EUR/USD", "the other way round") == "USD/EUR"
+
+
+NOTHING = {"error": "No encontré cursos de nivel intermedio, modalidad presencial para «programacion»."}
+
+
+def test_a_search_that_found_nothing_is_still_the_request_a_correction_changes(guided):  # noqa: F811
+    first = ("buscar_curso", {"query": "programacion", "nivel": "intermedio"}, NOTHING)
+    decision = converse(guided, "programacion intermedio", first, "No encontré cursos...", "no, mejor básico")
+    assert (decision.route, decision.arguments) == ("buscar_curso", {"query": "programacion", "nivel": "básico"})
+    decision = converse(guided, "programacion intermedio", first, "No encontré cursos...", "intermedio no, avanzado")
+    assert decision.arguments == {"query": "programacion", "nivel": "avanzado"}

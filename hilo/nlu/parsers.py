@@ -50,7 +50,8 @@ _FILLER = set(fold(
     "hi hello thanks thank hey please pls what's whats how much price cost costs does "
     # acknowledgements and the words of a correction: how a message reacts, not what it asks for
     "ok okay okey listo dale entonces onda ya se lo perdon perdona disculpa disculpe mejor equivoque "
-    "quise decir queria referia bien sorry meant actually rather instead alcanza alcanzan alcance"
+    "quise decir queria referia bien sorry meant actually rather instead alcanza alcanzan alcance "
+    "ahora ahorita now cueste cuesten"
 ).split())
 
 _URL = re.compile(r"https?://[^\s<>\"')]+", re.I)
@@ -74,7 +75,19 @@ def phrases(text: str, table: dict[str, str]) -> list[tuple[int, str]]:
         alternatives = "|".join(re.escape(p) for p in sorted(folded, key=len, reverse=True))
         _PATTERNS[id(table)] = re.compile(rf"(?<![\wñ])(?:{alternatives})(?![\wñ])"), folded
     pattern, folded = _PATTERNS[id(table)]
-    return [(m.start(), folded[m.group()]) for m in pattern.finditer(fold(text))]
+    text = fold(text)
+    return [(m.start(), folded[m.group()]) for m in pattern.finditer(text) if not negated(text, m.start())]
+
+
+# "que no sean virtuales", "no quiero intermedio", "sin tinte", "not the advanced": the value is ruled out
+_NEGATED = re.compile(r"(?:^|[^\wñ])(?:no|ni|sin|not|excepto|except|salvo|nada de)\s+(?:(?:que|sea|sean|es|son|quiero|queria|"
+                      r"me|interesa|en|de|del|el|la|los|las|un|una|modalidad|nivel|tan|curso|cursos|the|a|an|want|"
+                      r"i|do|dont|want|any)\s+){0,3}$")
+
+
+def negated(folded: str, start: int) -> bool:
+    """Is the phrase at ``start`` of the folded text ruled out by a "no" just before it?"""
+    return _NEGATED.search(folded[max(0, start - 40):start]) is not None
 
 
 def parse_number(text: str) -> float | None:
@@ -203,7 +216,8 @@ def parse_enum(text: str, values: list[Any], synonyms: dict[str, frozenset[str]]
     words = set(re.findall(r"[\wñ]+", folded))
     for value in values:
         key = fold(str(value))
-        if re.search(rf"(?<![\wñ]){re.escape(key.replace('_', ' '))}(?![\wñ])", folded.replace("_", " ")):
+        said = re.search(rf"(?<![\wñ]){re.escape(key.replace('_', ' '))}(?![\wñ])", folded.replace("_", " "))
+        if said and not negated(folded, said.start()):
             return value
         for phrase in (synonyms or {}).get(key, ()):
             if phrase in words or (" " in phrase and re.search(rf"(?<![\wñ]){re.escape(phrase)}(?![\wñ])", folded)):
@@ -337,7 +351,8 @@ _SPOKEN_COUNT = {"un": 1, "una": 1, "uno": 1, "medio": 0.5, "media": 0.5, "a": 1
 _AMOUNT = (r"(?:(?:\d[\d.,]*|" + "|".join(sorted(_SPOKEN_COUNT, key=len, reverse=True)) + r")\s*(?:"
            + "|".join(sorted(_SPOKEN_SCALE, key=len, reverse=True)) + r")(?![\wñ])|\d[\d.,]*)")
 _MAX_PRICE = re.compile(r"(?:que\s+)?(?:cuesten?\s+|valgan?\s+|salgan?\s+|cost(?:s|ing)?\s+)?"
-                        r"(?:menos de|hasta|maximo|max|no mas de|por debajo de|inferior a|que no pase de|"
+                        r"(?:menos de|hasta|maximo|max|no mas de|"
+                        r"no\s+(?:cuesten?|valgan?|salgan?|pasen?|superen?|cost(?:s)?)\s+(?:mas\s+de|de|more\s+than)|por debajo de|inferior a|que no pase de|"
                         r"tengo|solo tengo|cuento con|presupuesto de|mi presupuesto es de|mi presupuesto es|"
                         r"under|below|less than|up to|at most|no more than|i have|my budget is|budget of)"
                         r"\s*(?:un\s+)?\$?\s*(" + _AMOUNT

@@ -282,12 +282,13 @@ class GuidedProvider:
         meant = dialogue.meant(text) if correcting else None
         merged = {k: v for k, v in last.items() if k in {p.name for p in params}}
         merged.update(args)
-        if meant and texts:
+        if meant:  # what it says it meant wins over what it also names ("virtual no, presencial")
             for param in params:
-                if param.kind == "text":
-                    value = self.parsers.parse_value(param, meant)
-                    if value is not None:
-                        merged[param.name] = value
+                if param.kind == "text" and not texts:
+                    continue
+                value = self.parsers.parse_value(param, meant)
+                if value is not None:
+                    merged[param.name] = value
         return merged, [p for p in params if p.required and p.name not in merged]
 
     def _route_clauses(self, text: str, tools: dict[str, dict], profile: Profile | None,
@@ -449,7 +450,10 @@ class GuidedProvider:
             return None
         name, last = shown.last
         parameters = tools[name].get("parameters") or {}
-        args, _missing = self.parsers.parse_arguments(parameters, text)
+        # what it says it meant: "no, virtual no, presencial" is presencial
+        args, _missing = self.parsers.parse_arguments(parameters, dialogue.meant(text) or text)
+        if all(last.get(k) == v for k, v in args.items()):
+            return None  # nothing it names changes the last call
         args, missing = self._refine(parameters, last, text, args, [])
         if args == last or not args:
             return None
@@ -781,9 +785,9 @@ class _Shown:
                 output = json.loads(_text(call.get("output"))) if call.get("output") else None
             except ValueError:
                 output = None
-            if isinstance(output, dict) and "error" in output:
-                continue
             shown.last = (call["name"], _json_object(call.get("arguments") or ""))
+            if isinstance(output, dict) and "error" in output:
+                continue  # still the last request ("y menos de 500 mil?" after no results), but nothing shown
             items = dialogue.items_of(output)
             if items:
                 shown.items, shown.focus = items, None

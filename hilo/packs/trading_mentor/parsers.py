@@ -100,6 +100,10 @@ def parse_pair(text: str) -> str | None:
         a, b = (match.group(1) or match.group(3)).upper(), (match.group(2) or match.group(4)).upper()
         if a in _CURRENCY_CODES and b in _CURRENCY_CODES and a != b:
             return f"{a}/{b}"
+    for match in re.finditer(r"\b([a-z]{3})\s+([a-z]{3})\b", text.lower()):  # "tasa usd cop"
+        a, b = match.group(1).upper(), match.group(2).upper()
+        if a in _CURRENCY_CODES and b in _CURRENCY_CODES and a != b:
+            return f"{a}/{b}"
     named = currencies(text)
     if len(named) < 2:
         return None
@@ -111,13 +115,20 @@ def parse_pair(text: str) -> str | None:
 _TO_QUOTE = re.compile(r"(?:^|\s)(?:y\s+|and\s+)?(?:en|in|a|to|contra|vs|versus|frente a|against)\s+", re.I)
 
 
+_REVERSED = re.compile(r"\b(?:al reves|a la inversa|invertido|inverso|the other way(?: round| around)?|reversed?|inverse)\b")
+
+
 def update_pair(last: str, text: str) -> str | None:
     """A pair from the last one and a message that names one currency: "y en pesos mexicanos?"
     after USD/JPY is USD/MXN (the currency it is asked in); "¿y la libra?" after EUR/USD is GBP/USD."""
-    named = currencies(text)
-    if len(named) != 1 or not isinstance(last, str) or "/" not in last:
+    if not isinstance(last, str) or "/" not in last:
         return None
     base, quote = last.upper().split("/", 1)
+    if _REVERSED.search(fold(text)):
+        return f"{quote}/{base}"
+    named = currencies(text)
+    if len(named) != 1:
+        return None
     code = named[0]
     if code in (base, quote):
         return None
