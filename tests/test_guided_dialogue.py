@@ -358,3 +358,12 @@ def test_a_search_that_found_nothing_is_still_the_request_a_correction_changes(g
     assert (decision.route, decision.arguments) == ("buscar_curso", {"query": "programacion", "nivel": "básico"})
     decision = converse(guided, "programacion intermedio", first, "No encontré cursos...", "intermedio no, avanzado")
     assert decision.arguments == {"query": "programacion", "nivel": "avanzado"}
+
+
+def test_vosotros_reads_as_ustedes(guided):  # noqa: F811
+    from hilo.nlu.lang import ustedes
+
+    assert ustedes("¿Ofrecéis yoga?") == "¿Ofrecen yoga?" and ustedes("¿tenéis clases?") == "¿tienen clases?"
+    assert ustedes("¿a qué hora abrís?") == "¿a qué hora abren?" and ustedes("¿Sois de Madrid?") == "¿son de Madrid?"
+    assert ustedes("mi país") == "mi país" and ustedes("os reís") == "os reís"
+    assert converse(guided, "¿tenéis cursos de python?").arguments == {"query": "python"}

@@ -498,7 +498,7 @@ class GuidedProvider:
         if not text.strip():
             return HELP, 0.0
         index = self._index(tools, profile)
-        sims = index.matrix @ self.embedder.query(for_embedding(text))
+        sims = index.matrix @ self.embedder.query(for_embedding(language.ustedes(text)))
         best = np.full(len(index.labels), -1.0)
         np.maximum.at(best, index.rows, sims)
         for i, label in enumerate(index.labels):
