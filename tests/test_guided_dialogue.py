@@ -367,3 +367,18 @@ def test_vosotros_reads_as_ustedes(guided):  # noqa: F811
     assert ustedes("¿a qué hora abrís?") == "¿a qué hora abren?" and ustedes("¿Sois de Madrid?") == "¿son de Madrid?"
     assert ustedes("mi país") == "mi país" and ustedes("os reís") == "os reís"
     assert converse(guided, "¿tenéis cursos de python?").arguments == {"query": "python"}
+
+
+def test_an_amount_is_no_id_and_the_whole_catalogue_is_no_topic(guided):  # noqa: F811
+    assert parsers.parse_integer_id("de menos de 1 millón") is None and parsers.parse_integer_id("el 7") == 7
+    assert parsers.parse_integer_id("los de 300 mil") is None
+    assert parsers.parse_query("muestrame todo el catalogo", FILLER) is None
+    assert parsers.parse_query("quiero ver los cursos de programacion que tienen y sus precios", FILLER) == "programacion"
+
+
+def test_the_details_of_a_listed_item_named_without_el_de(guided):  # noqa: F811
+    listed = ("buscar_curso", {"nivel": "avanzado"}, COURSE_LIST)
+    decision = converse(guided, "cursos avanzados", listed, "Estos son...", "dame los detalles del curso de jazz")
+    assert (decision.route, decision.arguments) == ("detalle_curso", {"curso_id": 9})
+    decision = converse(guided, "cursos avanzados", listed, "Estos son...", "dame detalles del de guitarra eléctrica")
+    assert decision.arguments == {"curso_id": 8}

@@ -68,14 +68,15 @@ _ORDINALS = {
 }
 _ORDINAL = re.compile(r"(?<![\wñ])(?:el|la|the|del|de la|al)?\s*(" + "|".join(sorted(_ORDINALS, key=len, reverse=True))
                       + r")(?![\wñ])")
-_CHEAP = re.compile(r"(?<![\wñ])(?:mas\s+(?:barat[oa]s?|economic[oa]s?|asequibles?)|menos\s+(?:car[oa]s?|costos[oa]s?))"
+# one item: "el más barato"; "los más baratos" asks for a list
+_CHEAP = re.compile(r"(?<![\wñ])(?:mas\s+(?:barat[oa]s?|economic[oa]s?|asequibles?)|menos\s+(?:car[oa]s?|costos[oa]s?))(?![\wñ])"
                     r"|(?<![\wñ])(?:cheapest|least expensive|lowest price|menor precio|precio mas bajo)(?![\wñ])")
-_DEAR = re.compile(r"(?<![\wñ])mas\s+(?:car[oa]s?|costos[oa]s?)|(?<![\wñ])(?:most expensive|priciest|"
+_DEAR = re.compile(r"(?<![\wñ])mas\s+(?:car[oa]|costos[oa])(?![\wñ])|(?<![\wñ])(?:most expensive|priciest|"
                    r"highest price|mayor precio|precio mas alto)(?![\wñ])")
 # "eso es todo", "eso sería todo", "that's it": closing words, not a pointer at an item
 _THAT = re.compile(r"(?<![\wñ])(?:ese|esa|este|esta|eso(?!\s+(?:es|seria|sera)\s+todo|\s+(?:no\s*)?mas\b)|aquel|aquella|"
                    r"that one|this one|it(?!\s+is\s+all|'s all))(?![\wñ])")
-_OF_THE = re.compile(r"(?<![\wñ])(?:el|la|los|las|uno|una)\s+(?:de|del|para|sobre|en)\s+(.+)$"
+_OF_THE = re.compile(r"(?<![\wñ])(?:el|la|los|las|uno|una|del|al)\s+(?:de|del|para|sobre|en)\s+(.+)$"
                      r"|(?<![\wñ])the\s+(.+?)\s+one(?![\wñ])|(?<![\wñ])the one (?:about|for|on|in|with)\s+(.+)$")
 _NAME_FIELDS = ("nombre", "name", "title", "titulo", "descripcion", "description", "categoria", "category")
 _PRICE_FIELDS = ("precio", "price", "amount", "monto", "valor", "cost", "costo")

@@ -51,7 +51,9 @@ _FILLER = set(fold(
     # acknowledgements and the words of a correction: how a message reacts, not what it asks for
     "ok okay okey listo dale entonces onda ya se lo perdon perdona disculpa disculpe mejor equivoque "
     "quise decir queria referia bien sorry meant actually rather instead alcanza alcanzan alcance "
-    "ahora ahorita now cueste cuesten"
+    "ahora ahorita now cueste cuesten "
+    # everything, both, possessives: how much of the catalogue, not what about
+    "todo todos toda todas everything all completo entero ambos ambas dos su sus tu tus nuestro nuestros"
 ).split())
 
 _URL = re.compile(r"https?://[^\s<>\"')]+", re.I)
@@ -124,7 +126,8 @@ def parse_integer_id(text: str, hint_pattern: re.Pattern[str] = _ID_HINT) -> int
     hint = hint_pattern.search(text)
     if hint:
         return int(hint.group(1))
-    numbers = re.findall(r"(?<![\w.,])(\d+)(?![\w.,])", text)
+    # a number that is an amount ("1 millón", "300 mil", "20%") is no id
+    numbers = [m.group(1) for m in re.finditer(r"(?<![\w.,])(\d+)(?![\w.,])(?!\s*(?:%|mil\b|mill|palo|luca|k\b|pesos|usd|cop|eur|d[oó]lar))", text, re.I)]
     return int(numbers[0]) if len(numbers) == 1 else None
 
 

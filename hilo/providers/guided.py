@@ -353,8 +353,9 @@ class GuidedProvider:
                 p.name for p in self._ids_of(tools[route])]:
             # "¿y cuánto cuesta?" right after a course was shown (or a list, led by its best match):
             # the tool asks about that item, never the customer for its id
-            implicit = shown.focus or (shown.items[0] if shown.items else None)
-            ref = dialogue.Reference(implicit, "implicit") if implicit is not None else None
+            named = dialogue.by_name(text, shown.items) if shown.items else None  # "detalles de ciberseguridad"
+            implicit = named or shown.focus or (shown.items[0] if shown.items else None)
+            ref = dialogue.Reference(implicit, "name" if named else "implicit") if implicit is not None else None
         elif ref is None and dialogue.about_it(text):
             # "¿es para principiantes?", "y donde es?": the item shown, or the first of the list
             implicit = shown.focus or (shown.items[0] if shown.items else None)
