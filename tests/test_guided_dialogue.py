@@ -382,3 +382,10 @@ def test_the_details_of_a_listed_item_named_without_el_de(guided):  # noqa: F811
     assert (decision.route, decision.arguments) == ("detalle_curso", {"curso_id": 9})
     decision = converse(guided, "cursos avanzados", listed, "Estos son...", "dame detalles del de guitarra eléctrica")
     assert decision.arguments == {"curso_id": 8}
+
+
+def test_a_country_names_its_currency():
+    assert trading.parse_pair("cuanto esta el dolar hoy en colombia?") == "USD/COP"
+    assert trading.update_pair("USD/COP", "y en México?") == "USD/MXN"
+    assert trading.parse_quote_currency("bitcoin en España") == "EUR"
+    assert trading.currencies("precio del bitcoin") == []

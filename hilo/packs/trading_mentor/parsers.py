@@ -135,9 +135,24 @@ def update_pair(last: str, text: str) -> str | None:
     return f"{base}/{code}" if _TO_QUOTE.search(fold(text)) else f"{code}/{quote}"
 
 
+# "el dólar en Colombia", "y en México?": a country said after "en" / "de" means its currency
+_COUNTRY_CURRENCY = {
+    "colombia": "COP", "mexico": "MXN", "argentina": "ARS", "chile": "CLP", "peru": "PEN", "brasil": "BRL",
+    "brazil": "BRL", "españa": "EUR", "espana": "EUR", "spain": "EUR", "europa": "EUR", "europe": "EUR", "alemania": "EUR",
+    "francia": "EUR", "italia": "EUR", "japon": "JPY", "japan": "JPY", "estados unidos": "USD", "eeuu": "USD",
+    "ee uu": "USD", "usa": "USD", "united states": "USD", "canada": "CAD", "reino unido": "GBP", "inglaterra": "GBP",
+    "uk": "GBP", "suiza": "CHF", "switzerland": "CHF", "china": "CNY", "australia": "AUD", "suecia": "SEK",
+    "noruega": "NOK", "polonia": "PLN", "turquia": "TRY", "sudafrica": "ZAR", "corea": "KRW", "india": "INR",
+}
+_COUNTRY = re.compile(r"(?<![\wñ])(?:en|de|del|in|of|para)\s+(?:el\s+|la\s+|los\s+)?("
+                      + "|".join(sorted((re.escape(c) for c in _COUNTRY_CURRENCY), key=len, reverse=True)) + r")(?![\wñ])")
+
+
 def currencies(text: str) -> list[str]:
-    """The currencies a message names, by name or by code, in the order it names them."""
+    """The currencies a message names, by name or by code (or by a country: "en Colombia"), in the
+    order it names them."""
     found = phrases(text, _CURRENCY_NAMES)
+    found += [(m.start(1), _COUNTRY_CURRENCY[m.group(1)]) for m in _COUNTRY.finditer(fold(text))]
     found += [(m.start() + 1, m.group().upper()) for m in re.finditer(r"\b[A-Za-z]{3}\b", text)
               if m.group().upper() in _CURRENCY_CODES and (m.group().isupper() or m.group().lower() in ("usd", "eur", "gbp", "jpy"))]
     return list(dict.fromkeys(code for _, code in sorted(found)))
