@@ -389,3 +389,39 @@ def test_a_country_names_its_currency():
     assert trading.update_pair("USD/COP", "y en México?") == "USD/MXN"
     assert trading.parse_quote_currency("bitcoin en España") == "EUR"
     assert trading.currencies("precio del bitcoin") == []
+
+
+# ---------------------------------------------------------------------- searching instead of asking for an id
+TIENDA = [
+    {"type": "function", "function": {
+        "name": "buscar_producto", "description": "Busca productos del inventario de la tienda (celulares, forros, "
+        "cargadores, audífonos) por lo que pide el cliente.",
+        "parameters": {"type": "object", "required": ["texto"],
+                       "properties": {"texto": {"type": "string", "description": "Qué producto busca el cliente."}}}}},
+    {"type": "function", "function": {
+        "name": "ver_producto", "description": "Muestra el precio, los colores y la disponibilidad de un producto por su referencia.",
+        "parameters": {"type": "object", "required": ["referencia"], "properties": {
+            "referencia": {"type": "string", "description": "La referencia del producto, por ejemplo P-104."}}}}},
+]
+PHONES = {"total": 2, "productos": [{"id": "P-701", "nombre": "Samsung Galaxy A15", "precio": 650000},
+                                    {"id": "P-702", "nombre": "Samsung Galaxy A35", "precio": 1200000}]}
+
+
+def test_a_thing_named_is_searched_for_not_asked_for_by_reference(guided):  # noqa: F811
+    for text, words in (("cuanto vale el cargador de 20W?", "cargador de 20W"), ("buenas, q celulares samsung tienen?",
+                                                                                 "celulares samsung")):
+        decision = converse(guided, text, tools=TIENDA)
+        assert (decision.route, decision.arguments) == ("buscar_producto", {"texto": words}), text
+    assert converse(guided, "muéstrame la referencia P-104", tools=TIENDA).arguments == {"referencia": "P-104"}
+    # the details' own words are no new subject: the details tool asks for the course
+    assert converse(guided, "¿me das los detalles de ese curso?").route == "detalle_curso"
+
+
+def test_a_model_name_is_no_reference_and_a_pronoun_is_the_item_shown(guided):  # noqa: F811
+    listed = ("buscar_producto", {"texto": "samsung"}, PHONES)
+    decision = converse(guided, "celulares samsung", listed, "Estos son...", "el A35 tiene en azul?", tools=TIENDA)
+    assert decision.arguments == {"referencia": "P-702"}
+    shown = ("ver_producto", {"referencia": "P-701"}, {"referencia": "P-701", "nombre": "Samsung Galaxy A15", "precio": 650000})
+    decision = converse(guided, "el A15", shown, "Samsung Galaxy A15...", "lo tienen disponible?", tools=TIENDA)
+    assert decision.arguments == {"referencia": "P-701"}
+    assert dialogue.about_it("¿lo tienen en azul?") and not dialogue.about_it("lo pienso")

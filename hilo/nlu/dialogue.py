@@ -136,6 +136,16 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9ñ]+", fold(text)) if len(w) > 2}
 
 
+def words(text: str) -> list[str]:
+    """The folded words of a text longer than two letters, in order."""
+    return [w for w in re.findall(r"[a-z0-9ñ]+", fold(text)) if len(w) > 2]
+
+
+def stem(word: str) -> str:
+    """A word without its plural ending ("cursos" -> "curso", "colores" -> "color")."""
+    return _stem(fold(word))
+
+
 def _stem(word: str) -> str:
     return word[:-2] if len(word) > 5 and word.endswith("es") else word[:-1] if len(word) > 4 and word.endswith("s") else word
 
@@ -188,9 +198,16 @@ _ABOUT_IT = re.compile(r"^(?:y\s+|and\s+)?(?:(?:donde|cuando|a que hora|que dias
                        r"(?!\s+(?:bien|todo|perfecto|suficiente|correcto|fine|all|ok)\b)")
 
 
+# "lo tienen en azul?", "la quiero": a pronoun for the item shown
+_IT_PRONOUN = re.compile(r"^(?:y\s+)?(?:lo|la)\s+(?:tienen|tiene|tienes|hay|venden|vende|manejan|quiero|queria|puedo|pueden|"
+                         r"podria|recomiendas|recomiendan|mandan|envian|separan|apartan)(?![\wñ])")
+
+
 def about_it(text: str) -> bool:
-    """Does the message ask about the item last shown without naming one ("¿es virtual?")?"""
-    return bool(_ABOUT_IT.search(fold(without_opening(text) or text).lstrip("¿¡ ")))
+    """Does the message ask about the item last shown without naming one ("¿es virtual?",
+    "¿lo tienen en azul?")?"""
+    said = fold(without_opening(text) or text).lstrip("¿¡ ")
+    return bool(_ABOUT_IT.search(said) or _IT_PRONOUN.search(said))
 
 
 def reference(text: str, items: list[dict[str, Any]] | None, focus: dict[str, Any] | None) -> Reference | None:
@@ -256,4 +273,5 @@ def meant(text: str) -> str | None:
     return next(g for g in match.groups() if g is not None).strip(" ,.!?") or None
 
 
-__all__ = ["Reference", "about_it", "by_name", "by_value", "clauses", "corrects", "id_of", "items_of", "meant", "reference", "without_opening"]
+__all__ = ["Reference", "about_it", "by_name", "by_value", "clauses", "corrects", "id_of", "items_of", "meant", "reference", "stem",
+           "without_opening", "words"]

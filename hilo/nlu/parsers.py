@@ -53,7 +53,8 @@ _FILLER = set(fold(
     "quise decir queria referia bien sorry meant actually rather instead alcanza alcanzan alcance "
     "ahora ahorita now cueste cuesten "
     # everything, both, possessives: how much of the catalogue, not what about
-    "todo todos toda todas everything all completo entero ambos ambas dos su sus tu tus nuestro nuestros"
+    "todo todos toda todas everything all completo entero ambos ambas dos su sus tu tus nuestro nuestros "
+    "da das"
 ).split())
 
 _URL = re.compile(r"https?://[^\s<>\"')]+", re.I)

@@ -32,6 +32,7 @@ import numpy as np
 from hilo.kit.ids import new_id
 from hilo.nlu import dialogue, embed
 from hilo.nlu import lang as language
+from hilo.nlu import parsers as parsers_module
 from hilo.nlu.embed import Embedder
 from hilo.nlu.parsers import Param, Parsers
 from hilo.nlu.render import render, sentence
@@ -57,6 +58,7 @@ HELP_EXAMPLES = [
 # base (file_search) may answer.
 OFF_TOPIC = "<off-topic>"  # no function can have this name
 OFF_TOPIC_MARGIN = 0.03
+SEARCH_MARGIN = 0.03  # how much farther a search may be than a tool that needs an id, to search instead
 OFF_TOPIC_EXAMPLES = [
     "cuéntame un chiste", "¿cómo estás?", "lo voy a pensar", "luego te escribo", "después te confirmo",
     "¿cómo puedo pagar?", "¿puedo pagar con tarjeta?", "¿hay algún descuento o promoción?",
@@ -207,7 +209,8 @@ class GuidedProvider:
         notes: dict[str, Any] = {}
         route, score, clause = self._route_clauses(text, tools, profile, shown, notes)
         confident = self._confident(route, score, tools)
-        follow = self._follow_up(text, tools, shown, route if confident else None, lang, prefer=route)
+        follow = self._follow_up(text, tools, shown, route if confident else None, lang, prefer=route,
+                                 searching=(score, clause, profile))
         if follow is not None:
             return follow
         # a request no tool answers continues no call, unless it names a distinctive value for it
@@ -218,6 +221,9 @@ class GuidedProvider:
         if again is not None:
             return again
         if route != HELP and (confident or request.tool_choice == "required"):
+            instead = self._search_instead(route, score, text, clause, tools, profile, shown, lang)
+            if instead is not None:
+                return instead
             return self._call(route, tools[route], text, clause, lang, score, shown)
         again = self._correction(text, tools, shown, lang)  # it says what it corrects: "¿y en Bogotá?"
         if again is not None:
@@ -337,7 +343,8 @@ class GuidedProvider:
         return any(p.name not in args for p in ids)
 
     def _follow_up(self, text: str, tools: dict[str, dict], shown: _Shown, route: str | None,
-                   lang: str, prefer: str | None = None) -> Decision | None:
+                   lang: str, prefer: str | None = None,
+                   searching: tuple[float, str, Profile | None] | None = None) -> Decision | None:
         """A message about what was just shown: an item by position, price, name or "ese"."""
         if not tools or (shown.items is None and shown.focus is None):
             return None
@@ -346,14 +353,20 @@ class GuidedProvider:
             schema = tools[route]
             args, missing = self.parsers.parse_arguments(schema.get("parameters") or {}, text)
             ids = self._ids_of(schema, optional=True)
-            if not missing and ids and all(p.name in args for p in ids):
-                return None  # it names the item itself ("el curso 5")
+            if not missing and ids and all(p.name in args and self._distinctive(p, args[p.name], text) for p in ids):
+                return None  # it names the item itself ("el curso 5"; "el A35" is a name, not a reference)
         ref = dialogue.reference(text, shown.items, shown.focus)
         if ref is None and route is not None and missing and [p.name for p in missing] == [
                 p.name for p in self._ids_of(tools[route])]:
             # "¿y cuánto cuesta?" right after a course was shown (or a list, led by its best match):
             # the tool asks about that item, never the customer for its id
             named = dialogue.by_name(text, shown.items) if shown.items else None  # "detalles de ciberseguridad"
+            if named is None and searching is not None:
+                # "¿y audífonos?" after a charger was shown: a search, when it is as near as the details
+                score, clause, profile = searching
+                instead = self._search_instead(route, score, text, clause, tools, profile, shown, lang, margin=0.0)
+                if instead is not None:
+                    return instead
             implicit = named or shown.focus or (shown.items[0] if shown.items else None)
             ref = dialogue.Reference(implicit, "name" if named else "implicit") if implicit is not None else None
         elif ref is None and dialogue.about_it(text):
@@ -411,6 +424,68 @@ class GuidedProvider:
                          else f"The {said} options are: {joined}. Which one would you like?")
                 return Decision(HELP, reply, lang=lang)
         return None
+
+    def _search_tools(self, tools: dict[str, dict], but: str) -> list[tuple[str, Param]]:
+        """The tools (other than ``but``) that take free text to search by, with that parameter."""
+        found = []
+        for name, schema in tools.items():
+            if name == but:
+                continue
+            text_params = [p for p in self.parsers.params_of(schema.get("parameters") or {}) if p.kind == "text"]
+            if text_params:
+                found.append((name, text_params[0]))
+        return found
+
+    def _new_subject(self, text: str, route: str, tools: dict[str, dict], shown: _Shown) -> bool:
+        """Does the message name something (words a search tool would search by) that neither the
+        items shown nor the routed tool's own description and examples mention ("¿y audífonos?"
+        after a charger was shown; "¿qué colores tiene?" only asks about it)?"""
+        schema = tools[route]
+        described = " ".join([str(schema.get("description") or "")] + [
+            p.description for p in self.parsers.params_of(schema.get("parameters") or {})]
+            + list(getattr(self.tools.get(route), "examples", None) or []))
+        known = set(dialogue.words(described))
+        for item in [*(shown.items or []), *([shown.focus] if shown.focus else [])]:
+            known |= {w for v in item.values() if isinstance(v, str) for w in dialogue.words(v)}
+        # a word is known by its first five letters ("detalles", "detallada" and "detalle")
+        prefixes = {w[:5] for w in known}
+        for _, param in self._search_tools(tools, route):
+            query = self.parsers.parse_value(param, text)
+            if query and any(w[:5] not in prefixes for w in dialogue.words(query)):
+                return True
+        return False
+
+    def _search_instead(self, route: str, score: float, text: str, clause: str, tools: dict[str, dict],
+                        profile: Profile | None, shown: _Shown, lang: str,
+                        margin: float = SEARCH_MARGIN) -> Decision | None:
+        """The routed tool needs an item's id the message does not give, and nothing shown is
+        what it asks about: a search for what it names, when a search tool is nearly as close
+        ("¿cuánto vale el cargador de 20W?" searches for the charger, never asks for its reference)."""
+        ids = self._ids_of(tools[route])
+        if not ids:
+            return None
+        args, _ = self.parsers.parse_arguments(tools[route].get("parameters") or {}, text)
+        if all(p.name in args for p in ids) and all(self._distinctive(p, args[p.name], text) for p in ids):
+            return None  # it gives the id itself
+        if not self._new_subject(text, route, tools, shown):
+            return None  # "¿me das los detalles de ese curso?" asks the details' tool, for an id
+        notes: dict[str, Any] = {}
+        self._route(clause, tools, profile, notes)
+        scores = notes.get("scores") or {}
+        said = dialogue.without_opening(clause) or clause
+        for name, param in sorted(self._search_tools(tools, route), key=lambda t: -scores.get(t[0], -1.0)):
+            if scores.get(name, -1.0) < score - margin:
+                continue
+            if self.parsers.parse_value(param, said) is None:
+                continue
+            return self._call(name, tools[name], text, said, lang, scores[name], shown)
+        return None
+
+    def _distinctive(self, param: Param, value: Any, text: str) -> bool:
+        """Is the id the message gave really one (not "20W" or "s23" read as a reference)?"""
+        if param.kind == "code":
+            return parsers_module.distinctive_code(text)
+        return True
 
     def _continue_last(self, text: str, tools: dict[str, dict], shown: _Shown, route: str | None,
                        lang: str) -> Decision | None:
@@ -495,7 +570,7 @@ class GuidedProvider:
     def _route(self, text: str, tools: dict[str, dict], profile: Profile | None,
                notes: dict[str, Any] | None = None) -> tuple[str, float]:
         """The best label for the text and its score; ``notes["off_topic"]`` is set when the text
-        is nearer a request no tool answers than any tool."""
+        is nearer a request no tool answers than any tool, ``notes["scores"]`` holds every label's."""
         if not text.strip():
             return HELP, 0.0
         index = self._index(tools, profile)
@@ -518,6 +593,8 @@ class GuidedProvider:
                 # sentence, often in another language), else once
                 bare = not getattr(self.tools.get(label), "examples", None)
                 best[i] += STRONG_BONUS * (strong + complete if bare else strong or complete)
+        if notes is not None:
+            notes["scores"] = {label: float(b) for label, b in zip(index.labels, best, strict=True)}
         off = index.labels.index(OFF_TOPIC) if OFF_TOPIC in index.labels else None
         off_score = float(best[off]) if off is not None else -1.0
         if off is not None:
