@@ -425,3 +425,15 @@ def test_a_model_name_is_no_reference_and_a_pronoun_is_the_item_shown(guided):  
     decision = converse(guided, "el A15", shown, "Samsung Galaxy A15...", "lo tienen disponible?", tools=TIENDA)
     assert decision.arguments == {"referencia": "P-701"}
     assert dialogue.about_it("¿lo tienen en azul?") and not dialogue.about_it("lo pienso")
+
+
+def test_a_missing_value_is_asked_for_in_a_sentence():
+    from hilo.nlu.parsers import Param
+    from hilo.providers.guided import question
+
+    ref = Param("referencia", {"type": "string", "description": "La referencia del producto, por ejemplo P-104."}, True, "x")
+    assert question(ref, "es") == "¿Cuál es la referencia del producto (por ejemplo P-104)?"
+    number = Param("order", {"type": "string", "description": "The order number, e.g. 123."}, True, "x")
+    assert question(number, "en") == "What is the order number (for example 123)?"
+    # a description in another language is not turned into a Spanish sentence
+    assert question(number, "es") == "Necesito este dato: The order number, e.g. 123. ¿Cuál es?"

@@ -752,6 +752,9 @@ _QUESTIONS = {
 }
 
 
+_EXAMPLE = re.compile(r"(,?\s*(?:por ejemplo|p\. ej\.|e\.g\.|for example)\s*)")
+
+
 def question(param: Param, lang: str) -> str:
     """The question that asks for a missing argument of a core kind (pack kinds bring theirs:
     :meth:`GuidedProvider.question`)."""
@@ -764,8 +767,16 @@ def question(param: Param, lang: str) -> str:
     if param.kind == "enum":
         options = ", ".join(str(v) for v in param.schema.get("enum", []))
         return f"¿Cuál de estas opciones: {options}?" if es else f"Which one: {options}?"
-    return (f"Necesito este dato: {param.description}. ¿Cuál es?" if es
-            else f"I need this: {param.description}. What is it?")
+    description = param.description.strip().rstrip(".").strip()
+    # "La referencia del producto, por ejemplo P-104" -> "¿Cuál es la referencia del producto (por ejemplo P-104)?"
+    parts = _EXAMPLE.split(description, maxsplit=1)  # [what, "por ejemplo", example] or [what]
+    main, example = parts[0].strip(" ,("), (parts[2].strip(" ,()") if len(parts) == 3 else "")
+    if es and re.match(r"(?i)(?:el|la|los|las)\s", main) and language.detect(main) != "en":
+        return f"¿Cuál es {main[0].lower()}{main[1:]}" + (f" (por ejemplo {example})?" if example else "?")
+    if not es and re.match(r"(?i)the\s", main) and language.detect(main) != "es":
+        return f"What is {main[0].lower()}{main[1:]}" + (f" (for example {example})?" if example else "?")
+    return (f"Necesito este dato: {description}. ¿Cuál es?" if es
+            else f"I need this: {description}. What is it?")
 
 
 HELP_OTHER_LANGUAGE = (
