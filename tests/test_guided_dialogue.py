@@ -437,3 +437,19 @@ def test_a_missing_value_is_asked_for_in_a_sentence():
     assert question(number, "en") == "What is the order number (for example 123)?"
     # a description in another language is not turned into a Spanish sentence
     assert question(number, "es") == "Necesito este dato: The order number, e.g. 123. ¿Cuál es?"
+
+
+def test_weekdays_and_plural_choices():
+    import datetime as dt
+
+    sunday = dt.date(2026, 12, 6)
+    assert parsers.parse_date("quiero uno para el viernes", sunday) == "2026-12-11"
+    assert parsers.parse_date("el próximo lunes", sunday) == "2026-12-07"
+    assert parsers.parse_date("el domingo", sunday) == "2026-12-13"  # a week ahead, not today
+    assert parsers.parse_date("on friday", sunday) == "2026-12-11"
+    assert parsers.parse_enum("hacen tintes?", ["corte de cabello", "tinte"]) == "tinte"
+
+
+def test_a_course_asked_about_by_its_topic_is_searched(guided):  # noqa: F811
+    decision = converse(guided, "cuanto cuesta el curso de fotografia y cuando empieza?")
+    assert (decision.route, decision.arguments) == ("buscar_curso", {"query": "fotografia"})

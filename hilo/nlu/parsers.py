@@ -203,7 +203,17 @@ def parse_date(text: str, today: dt.date | None = None) -> str | None:
     for word, days in relative.items():
         if re.search(rf"(?<![\wñ]){word}(?![\wñ])", folded):
             return (today + dt.timedelta(days=days)).isoformat()
+    weekday = re.search(rf"(?<![\wñ])(?:(?:el|este|esta|para el|next|this|on)\s+)?(?:(proximo|próximo|siguiente|next)\s+)?"
+                        rf"({'|'.join(_WEEKDAYS)})(?![\wñ])", folded)
+    if weekday:  # "el viernes", "el próximo lunes", "on friday": the next such day after today
+        ahead = (_WEEKDAYS[weekday.group(2)] - today.weekday()) % 7 or 7
+        return (today + dt.timedelta(days=ahead)).isoformat()
     return None
+
+
+_WEEKDAYS = {d: i for i, names in enumerate(["lunes monday", "martes tuesday", "miercoles wednesday",
+                                              "jueves thursday", "viernes friday", "sabado saturday",
+                                              "domingo sunday"]) for d in names.split()}
 
 
 def _iso(year: int, month: int, day: int) -> str | None:
@@ -226,10 +236,11 @@ def parse_enum(text: str, values: list[Any], synonyms: dict[str, frozenset[str]]
         for phrase in (synonyms or {}).get(key, ()):
             if phrase in words or (" " in phrase and re.search(rf"(?<![\wñ]){re.escape(phrase)}(?![\wñ])", folded)):
                 return value
-    # a value of several words named by one of its own ("un corte" is "corte de cabello"), when no
-    # other value has that word
-    stems = {f for w in words if len(w) >= 4 and w not in _FILLER for f in _forms(w)}
-    named = [v for v in values if isinstance(v, str) and len(_value_words(v)) > 1 and _value_words(v) & stems]
+    # a value named by one of its words or in the plural ("un corte" is "corte de cabello", "tintes"
+    # is "tinte"), when no other value has that word
+    said = {m.group() for m in re.finditer(r"[\wñ]+", folded) if not negated(folded, m.start())}  # "sin tinte": not said
+    stems = {f for w in said if len(w) >= 4 and w not in _FILLER for f in _forms(w)}
+    named = [v for v in values if isinstance(v, str) and _value_words(v) & stems]
     named = [v for v in named if not any(_value_words(v) & _value_words(o) & stems for o in values if o != v)]
     return named[0] if len(named) == 1 else None
 

@@ -58,7 +58,7 @@ HELP_EXAMPLES = [
 # base (file_search) may answer.
 OFF_TOPIC = "<off-topic>"  # no function can have this name
 OFF_TOPIC_MARGIN = 0.03
-SEARCH_MARGIN = 0.03  # how much farther a search may be than a tool that needs an id, to search instead
+SEARCH_MARGIN = 0.05  # how much farther a search may be than a tool that needs an id, to search instead
 OFF_TOPIC_EXAMPLES = [
     "cuéntame un chiste", "¿cómo estás?", "lo voy a pensar", "luego te escribo", "después te confirmo",
     "¿cómo puedo pagar?", "¿puedo pagar con tarjeta?", "¿hay algún descuento o promoción?",
