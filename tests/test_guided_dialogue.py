@@ -453,3 +453,13 @@ def test_weekdays_and_plural_choices():
 def test_a_course_asked_about_by_its_topic_is_searched(guided):  # noqa: F811
     decision = converse(guided, "cuanto cuesta el curso de fotografia y cuando empieza?")
     assert (decision.route, decision.arguments) == ("buscar_curso", {"query": "fotografia"})
+
+
+def test_chat_spellings_of_the_request_words_are_filler_too():
+    assert parsers.sound("kiero") == parsers.sound("quiero") and parsers.sound("nesecito") == parsers.sound("necesito")
+    assert parsers.sound("bale") == parsers.sound("vale") and parsers.sound("chocolate") != parsers.sound("cocolate")
+    assert parsers.parse_query("kiero aprender fotografia", FILLER) == "fotografia"
+    assert parsers.parse_query("nesecito un curso de contavilidad", FILLER) == "contavilidad"
+    assert parsers.parse_query("presio del curso de cocina", FILLER) == "cocina"
+    assert courses.parse_level("q tal el de exel avansado") == "avanzado" and courses.parse_level("no avansado") is None
+    assert parsers.parse_integer_id("mi hijo tiene 10 años, le sirve?") is None

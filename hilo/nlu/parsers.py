@@ -54,7 +54,7 @@ _FILLER = set(fold(
     "ahora ahorita now cueste cuesten "
     # everything, both, possessives: how much of the catalogue, not what about
     "todo todos toda todas everything all completo entero ambos ambas dos su sus tu tus nuestro nuestros "
-    "da das"
+    "da das tal"
 ).split())
 
 _URL = re.compile(r"https?://[^\s<>\"')]+", re.I)
@@ -128,7 +128,9 @@ def parse_integer_id(text: str, hint_pattern: re.Pattern[str] = _ID_HINT) -> int
     if hint:
         return int(hint.group(1))
     # a number that is an amount ("1 millón", "300 mil", "20%") is no id
-    numbers = [m.group(1) for m in re.finditer(r"(?<![\w.,])(\d+)(?![\w.,])(?!\s*(?:%|mil\b|mill|palo|luca|k\b|pesos|usd|cop|eur|d[oó]lar))", text, re.I)]
+    numbers = [m.group(1) for m in re.finditer(
+        r"(?<![\w.,])(\d+)(?![\w.,])(?!\s*(?:%|mil\b|mill|palo|luca|k\b|pesos|usd|cop|eur|d[oó]lar|a[ñn]os?\b|mes|semana|"
+        r"d[ií]as?\b|horas?\b|minutos?|personas|veces|years?\b|months?|weeks?|days?\b|hours?\b|people))", text, re.I)]
     return int(numbers[0]) if len(numbers) == 1 else None
 
 
@@ -270,6 +272,36 @@ def _fold_chars(text: str) -> str:
     return "".join((fold(c) or c)[:1] for c in text)
 
 
+def sound(word: str) -> str:
+    """How a Spanish word sounds, spelt one way: "kiero" and "quiero", "nesecito" and "necesito",
+    "bale" and "vale", "presio" and "precio" sound alike (chat spellings of the same word)."""
+    w = fold(word).replace("ch", "\0").replace("h", "")
+    w = re.sub(r"qu(?=[ei])", "k", w).replace("ll", "y")
+    w = re.sub(r"c(?=[ei])", "s", w).replace("c", "k").replace("z", "s").replace("v", "b")
+    return re.sub(r"(.)\1+", r"\1", w).replace("\0", "ch")
+
+
+def sounds_like(text: str, table: dict[str, str]) -> str | None:
+    """The value of the first word of the text (five letters or more, not ruled out by "no") that
+    sounds like a one-word phrase of the table ("avansado" for "avanzado")."""
+    by_sound = {sound(k): v for k, v in table.items() if " " not in k.strip() and len(k.strip()) >= 5}
+    folded = fold(text)
+    for match in re.finditer(r"[a-zñ]{5,}", folded):
+        if sound(match.group()) in by_sound and not negated(folded, match.start()):
+            return by_sound[sound(match.group())]
+    return None
+
+
+_SOUNDS: dict[int, frozenset[str]] = {}
+
+
+def _sounds(filler: frozenset[str] | set[str]) -> frozenset[str]:
+    key = id(filler)
+    if key not in _SOUNDS:
+        _SOUNDS[key] = frozenset(sound(w) for w in filler if len(w) >= 4)
+    return _SOUNDS[key]
+
+
 def parse_query(text: str, filler: frozenset[str] | set[str] = _FILLER) -> str | None:
     """What the user wants to find, without the words that only say they want to find it, nor a
     budget ("menos de 400 mil"). A number stays after a word it names a model of ("iphone 13"), and
@@ -295,7 +327,7 @@ def parse_query(text: str, filler: frozenset[str] | set[str] = _FILLER) -> str |
                 last_kept = False
             continue
         else:
-            keep = folded not in filler
+            keep = folded not in filler and not (len(folded) >= 4 and sound(folded) in _sounds(filler))
         if keep:
             kept.append(word)
         elif joined:
