@@ -463,3 +463,9 @@ def test_chat_spellings_of_the_request_words_are_filler_too():
     assert parsers.parse_query("presio del curso de cocina", FILLER) == "cocina"
     assert courses.parse_level("q tal el de exel avansado") == "avanzado" and courses.parse_level("no avansado") is None
     assert parsers.parse_integer_id("mi hijo tiene 10 años, le sirve?") is None
+
+
+@pytest.mark.parametrize("text", ["cuales cursos tienen actualmente", "me pasas el listado de cursos", "xfa la lista de cursos",
+                                  "que cursos estan abiertos?", "q ofrecen ustedes", "en qué me pueden capacitar?"])
+def test_catalogue_questions_have_no_topic(text):
+    assert parsers.parse_query(text, FILLER) is None

@@ -54,7 +54,10 @@ _FILLER = set(fold(
     "ahora ahorita now cueste cuesten "
     # everything, both, possessives: how much of the catalogue, not what about
     "todo todos toda todas everything all completo entero ambos ambas dos su sus tu tus nuestro nuestros "
-    "da das tal"
+    "da das tal "
+    # who is asked, courtesy in chat spelling, being open or available now
+    "ustedes usted vos xfa porfis plz actualmente estan están abierto abiertos abierta abiertas tomar "
+    "pasas pasan pasar"
 ).split())
 
 _URL = re.compile(r"https?://[^\s<>\"')]+", re.I)

@@ -47,7 +47,8 @@ VOCABULARY = Vocabulary(
             "course courses class classes training manejan manejas ofrecen catalogo catalog dictan ensenan "
             "cuanto cuesta cuestan precio precios valor vale valen costo necesito soy recomiendan recomiendas "
             "es son barato baratos economico economicos menos hasta maximo mil pesos "
-            "dura duran duracion horario horarios empieza empiezan inicia inician "
+            "dura duran duracion horario horarios empieza empiezan inicia inician empezar "
+            "capacitar capacitarme capacitacion capacitaciones estudiar inscribir inscribirme nuevo nuevos "
             + " ".join(w.strip() for words in MODALITY_WORDS.values() for w in words.split(",") if " " not in w.strip())
             + " "
             + " ".join(w.strip() for words in LEVEL_WORDS.values() for w in words.split(",") if " " not in w.strip())),
