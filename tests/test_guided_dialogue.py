@@ -469,3 +469,20 @@ def test_chat_spellings_of_the_request_words_are_filler_too():
                                   "que cursos estan abiertos?", "q ofrecen ustedes", "en qué me pueden capacitar?"])
 def test_catalogue_questions_have_no_topic(text):
     assert parsers.parse_query(text, FILLER) is None
+
+
+def test_the_same_request_again_at_another_time_or_about_its_answer(guided, packs):  # noqa: F811
+    assert dialogue.same_again("¿y mañana?") and dialogue.same_again("¿y ahora?") and dialogue.same_again("¿cuándo llega ese?")
+    assert not dialogue.same_again("¿y en Bogotá?") and not dialogue.same_again("gracias")
+    weather = ("get_weather", {"city": "Cali"}, {"temp_c": 26})
+    assert converse(guided, "clima en Cali", weather, "26 °C", "¿y mañana?", tools=WEATHER).arguments == {"city": "Cali"}
+    order = ("order_status", {"order_number": "10453"}, {"estado": "en camino"})
+    assert converse(guided, "y el 10453?", order, "en camino", "¿cuándo llega ese?", tools=ORDERS).arguments == {
+        "order_number": "10453"}
+
+
+def test_of_two_clauses_the_one_that_asks_something_is_routed(packs):
+    listed = ("buscar_curso", {"query": "guitarra"}, COURSE_LIST)
+    decision = converse(packs, "guitarra", listed, "Estos son...", "me interesa, ¿cuándo empieza?",
+                        tools=pack_schemas(packs, "buscar_curso", "detalle_curso"))
+    assert decision.route == "detalle_curso" and decision.arguments == {"curso_id": 3}

@@ -203,6 +203,19 @@ _IT_PRONOUN = re.compile(r"^(?:y\s+)?(?:lo|la)\s+(?:tienen|tiene|tienes|hay|vend
                          r"podria|recomiendas|recomiendan|mandan|envian|separan|apartan)(?![\wñ])")
 
 
+# "¿y mañana?", "¿y ahora?", "and tonight?": the same request at another time
+_AGAIN_WHEN = re.compile(r"^(?:y|and|e)\s+(?:para\s+|for\s+)?(?:hoy|mañana|manana|pasado mañana|ahora|ahorita|esta noche|"
+                         r"esta tarde|en la noche|en la tarde|el fin de semana|el finde|este fin de semana|la otra semana|"
+                         r"now|today|tomorrow|tonight|this weekend|later)\s*[?!.]*$")
+
+
+def same_again(text: str) -> bool:
+    """Does the message ask the last request again at another time, or about what it answered
+    ("¿y mañana?", "¿y ahora?", "¿cuándo llega ese?")?"""
+    said = fold(without_opening(text) or text).strip(" ¿¡?!.")
+    return bool(_AGAIN_WHEN.search(said) or (len(said.split()) <= 5 and (_THAT.search(said) or about_it(said))))
+
+
 def about_it(text: str) -> bool:
     """Does the message ask about the item last shown without naming one ("¿es virtual?",
     "¿lo tienen en azul?")?"""
@@ -273,5 +286,5 @@ def meant(text: str) -> str | None:
     return next(g for g in match.groups() if g is not None).strip(" ,.!?") or None
 
 
-__all__ = ["Reference", "about_it", "by_name", "by_value", "clauses", "corrects", "id_of", "items_of", "meant", "reference", "stem",
+__all__ = ["Reference", "about_it", "same_again", "by_name", "by_value", "clauses", "corrects", "id_of", "items_of", "meant", "reference", "stem",
            "without_opening", "words"]

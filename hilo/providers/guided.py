@@ -64,10 +64,10 @@ OFF_TOPIC_EXAMPLES = [
     "¿cómo puedo pagar?", "¿puedo pagar con tarjeta?", "¿hay algún descuento o promoción?",
     "quiero hablar con una persona", "¿cuál es su teléfono de contacto?", "¿dónde están ubicados?",
     "¿a qué hora atienden?", "escríbeme una canción", "¿me puedes prestar dinero?", "¿qué opinas del fútbol?",
-    "¿quién descubrió América?", "hazme la tarea",
+    "¿quién descubrió América?", "hazme la tarea", "¿cómo me inscribo?",
     "tell me a joke", "how are you?", "I'll think about it", "I'll get back to you", "how can I pay?",
     "I want to talk to a human", "what is your phone number?", "write me a poem", "who will win the game?",
-    "how tall is Mount Everest?",
+    "how tall is Mount Everest?", "how do I sign up?",
 ]
 STRONG_BONUS = 0.02  # per distinctive argument (ticker, pair, URL, file id) the message gives
 BARE_TOOL_SLACK = 0.04  # how much lower the bar is for a tool known only by its description
@@ -228,6 +228,10 @@ class GuidedProvider:
         again = self._correction(text, tools, shown, lang)  # it says what it corrects: "¿y en Bogotá?"
         if again is not None:
             return again
+        if (shown.last is not None and shown.last[0] in tools and shown.items is None and shown.focus is None
+                and not off_topic and dialogue.same_again(text)):
+            # "¿y ahora?" after a price, "¿cuándo llega ese?" after an order: the last call again
+            return Decision(shown.last[0], arguments=dict(shown.last[1]), lang=lang)
         if FILE_SEARCH in tools and text.strip() and not (route == HELP and score >= SMALL_TALK):
             # a question no other tool answers, and not small talk: the knowledge base's
             return Decision(FILE_SEARCH, arguments={"query": clause if clause.strip() else text}, score=score,
@@ -311,14 +315,19 @@ class GuidedProvider:
         parts = dialogue.clauses(core or text)
         candidates = ([core] if core and core != text and len(parts) == 1 else []) + (parts if len(parts) > 1 else [])
         routed = [best]
-        off_topic = [bool(whole)]
+        off_topic = [bool(whole.get("off_topic"))]
         for part in candidates[:MAX_CLAUSES + 1]:
             said: dict[str, Any] = {}
             r, sc = self._route(part, tools, profile, said)
+            off_topic.append(bool(said.get("off_topic")))
+            if len(parts) > 1 and r != HELP and self._says_nothing(r, tools, part):
+                continue  # "me interesa, ¿cuándo empieza?": the clause that asks something is routed
             routed.append((r, sc, part))
-            off_topic.append(bool(said))
             if r != HELP and (best[0] == HELP or sc > best[1] + CLAUSE_MARGIN):
                 best = (r, sc, part)
+        if (len(parts) > 1 and best[2] == text and route != HELP and self._says_nothing(route, tools, text)
+                and len(routed) > 1):
+            best = max(routed[1:], key=lambda x: x[1])  # the whole message gives its tool nothing: its clause that asks
         if best[0] == route and best[2] != text:
             best = (route, max(score, best[1]), best[2])
         elif best[2] == text and core and core != text and len(parts) == 1 and routed[1][0] == route:
@@ -331,6 +340,15 @@ class GuidedProvider:
                         and not self._needs_unshown_item(r, tools, part, shown)):
                     return r, sc, part
         return best
+
+    def _says_nothing(self, name: str, tools: dict[str, dict], text: str) -> bool:
+        """Would the tool be called with no argument at all from this clause, though it takes some?
+        (Not a tool that takes an item's id: what was shown may give it.)"""
+        parameters = tools[name].get("parameters") or {}
+        if not (parameters.get("properties") or {}) or self._ids_of(tools[name], optional=True):
+            return False
+        args, _ = self.parsers.parse_arguments(parameters, text)
+        return not args
 
     def _needs_unshown_item(self, name: str, tools: dict[str, dict], text: str, shown: _Shown | None) -> bool:
         """Does the tool need an item's id the text does not give, with no item shown to take it from?"""
