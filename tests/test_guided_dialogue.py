@@ -486,3 +486,19 @@ def test_of_two_clauses_the_one_that_asks_something_is_routed(packs):
     decision = converse(packs, "guitarra", listed, "Estos son...", "me interesa, ¿cuándo empieza?",
                         tools=pack_schemas(packs, "buscar_curso", "detalle_curso"))
     assert decision.route == "detalle_curso" and decision.arguments == {"curso_id": 3}
+
+
+def test_corrections_said_in_more_ways(guided, packs):  # noqa: F811
+    assert dialogue.corrects("me confundí: avanzado") and dialogue.meant("me confundí: avanzado") == "avanzado"
+    assert dialogue.meant("me equivoqué de moneda, era cardano") == "cardano"
+    assert dialogue.meant("no, no Cali, Cartagena") == "cartagena"
+    tools = pack_schemas(packs, "get_crypto_price", "get_forex_price", "explicar_concepto")
+    eth = converse(packs, "precio del ether", ("get_crypto_price", {"symbol": "ETH"}, PRICE_ETH), "ETH cotiza...",
+                   "no, el ether no, el bitcoin", tools=tools)
+    assert eth.arguments == {"symbol": "BTC"}
+    weather = ("get_weather", {"city": "Cali"}, {"temp_c": 26})
+    for text, city in (("no, no Cali, Cartagena", "Cartagena"), ("me equivoqué de ciudad: Manizales", "Manizales")):
+        assert converse(guided, "clima en Cali", weather, "26 °C", text, tools=WEATHER).arguments == {"city": city}, text
+    searched = ("buscar_curso", {"query": "python", "nivel": "básico"}, COURSE_LIST)
+    level = converse(guided, "python basico", searched, "Estos son...", "me confundí: avanzado")
+    assert level.arguments == {"query": "python", "nivel": "avanzado"}

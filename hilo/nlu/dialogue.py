@@ -262,10 +262,13 @@ def reference(text: str, items: list[dict[str, Any]] | None, focus: dict[str, An
 _CORRECTION = re.compile(
     r"^[^,.;]{1,40}?\bno\s*[,.;]+\s*\S|"  # "en euros no, en dólares", "el martes no, el jueves"
     r"^\s*(?:no\b[\s,.!]*|mejor\b|perdon\b|disculpa\b|quise decir\b|mas bien\b|en vez\b|en lugar\b|"
-    r"y\s+(?:si|en|de|con|para|el|la|los|las)\b|y\s+\w+\s*$|"
+    r"y\s+(?:si|en|de|con|para|el|la|los|las)\b|y\s+\w+\s*$|me\s+equivoque\b|me\s+confundi\b|corrijo\b|"
+    r"correccion\b|me\s+referia\b|"
     r"sorry\b|i meant\b|actually\b|rather\b|instead\b|what about\b|and\s+(?:in|for|the|with)\b|how about\b)",
 )
-_MEANT = re.compile(r"(?:quise decir|queria decir|mas bien|mejor|i meant|instead|rather|en vez de eso)\s+(.*)$"
+_MEANT = re.compile(r"(?:quise decir|queria decir|mas bien|mejor|i meant|instead|rather|en vez de eso|me referia a)\s+(.*)$"
+                    r"|(?:me equivoque|me confundi|corrijo|correccion)[^,:;]*[,:;]\s*(?:es|era|son|eran)?\s*(.+)$"
+                    r"|^\s*no\s*,?\s*no\s+[^,]{1,30},\s*(?:sino\s+|es\s+|era\s+)?(.+)$"
                     r"|(?<=\w)\s+no\s*[,;.]+\s*(?:sino\s+|mejor\s+|mas bien\s+)?(.+)$|\bsino\s+(.+)$")
 
 

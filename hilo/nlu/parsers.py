@@ -57,7 +57,7 @@ _FILLER = set(fold(
     "da das tal "
     # who is asked, courtesy in chat spelling, being open or available now
     "ustedes usted vos xfa porfis plz actualmente estan están abierto abiertos abierta abiertas tomar "
-    "pasas pasan pasar"
+    "pasas pasan pasar confundi confundí confundido confundida corrijo correccion corrección cambia cambiar cambialo"
 ).split())
 
 _URL = re.compile(r"https?://[^\s<>\"')]+", re.I)

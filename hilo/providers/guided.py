@@ -273,6 +273,13 @@ class GuidedProvider:
         """The same tool again: a message that only changes some arguments ("solo virtuales",
         "no, mejor avanzado") keeps the others of the last call."""
         params = self.parsers.params_of(parameters)
+        meant = dialogue.meant(text) if dialogue.corrects(text) else None
+        if meant:  # what it says it meant wins over what it also names ("no, el ether no, el bitcoin")
+            args = dict(args)
+            for param in params:
+                value = self.parsers.parse_value(param, meant) if param.kind != "text" else None
+                if value is not None:
+                    args[param.name] = value
         for param in params:  # a value the message changes only part of ("y en pesos mexicanos?" after USD/JPY)
             parser = self.parsers.parser(param.kind)
             if param.name not in args and last.get(param.name) is not None and parser is not None and parser.update:
@@ -545,7 +552,12 @@ class GuidedProvider:
         name, last = shown.last
         parameters = tools[name].get("parameters") or {}
         # what it says it meant: "no, virtual no, presencial" is presencial
-        args, _missing = self.parsers.parse_arguments(parameters, dialogue.meant(text) or text)
+        meant = dialogue.meant(text)
+        args, _missing = self.parsers.parse_arguments(parameters, meant or text)
+        if meant and re.fullmatch(r"[A-ZÁÉÍÓÚÑ][\w'-]*(?:\s+(?:de\s+)?[A-ZÁÉÍÓÚÑ][\w'-]*){0,2}", meant_as_written(text, meant)):
+            for param in self.parsers.params_of(parameters):  # "no, no Cali, Cartagena": the name said is the place
+                if param.kind == "place" and param.name not in args:
+                    args[param.name] = meant_as_written(text, meant)
         if all(last.get(k) == v for k, v in args.items()):
             return None  # nothing it names changes the last call
         args, missing = self._refine(parameters, last, text, args, [])
@@ -838,6 +850,12 @@ def error_sentence(output: Any, lang: str) -> str:
     if message and len(message) <= 400 and (said_in == lang or (said_in is None and not es)):
         return message
     return _APOLOGY["internal"][0 if es else 1]
+
+
+def meant_as_written(text: str, meant: str) -> str:
+    """The part of the text that ``meant`` (folded) came from, as the user wrote it."""
+    at = language.fold(text).rfind(meant)
+    return text[at:at + len(meant)].strip() if at >= 0 else meant
 
 
 # ---------------------------------------------------------------------- request helpers
