@@ -502,3 +502,9 @@ def test_corrections_said_in_more_ways(guided, packs):  # noqa: F811
     searched = ("buscar_curso", {"query": "python", "nivel": "básico"}, COURSE_LIST)
     level = converse(guided, "python basico", searched, "Estos son...", "me confundí: avanzado")
     assert level.arguments == {"query": "python", "nivel": "avanzado"}
+
+
+def test_shop_logistics_are_off_topic_but_products_are_searched(guided):  # noqa: F811
+    for text in ("¿hacen envíos a Medellín?", "¿tienen garantía?"):
+        assert not converse(guided, text, tools=TIENDA).call, text
+    assert converse(guided, "tienen forros para iphone 13?", tools=TIENDA).route == "buscar_producto"

@@ -64,10 +64,11 @@ OFF_TOPIC_EXAMPLES = [
     "¿cómo puedo pagar?", "¿puedo pagar con tarjeta?", "¿hay algún descuento o promoción?",
     "quiero hablar con una persona", "¿cuál es su teléfono de contacto?", "¿dónde están ubicados?",
     "¿a qué hora atienden?", "escríbeme una canción", "¿me puedes prestar dinero?", "¿qué opinas del fútbol?",
-    "¿quién descubrió América?", "hazme la tarea", "¿cómo me inscribo?",
+    "¿quién descubrió América?", "hazme la tarea", "¿cómo me inscribo?", "¿hacen envíos a domicilio?",
+    "¿los productos tienen garantía?", "¿tienen parqueadero?",
     "tell me a joke", "how are you?", "I'll think about it", "I'll get back to you", "how can I pay?",
     "I want to talk to a human", "what is your phone number?", "write me a poem", "who will win the game?",
-    "how tall is Mount Everest?", "how do I sign up?",
+    "how tall is Mount Everest?", "how do I sign up?", "do you ship to my city?",
 ]
 STRONG_BONUS = 0.02  # per distinctive argument (ticker, pair, URL, file id) the message gives
 BARE_TOOL_SLACK = 0.04  # how much lower the bar is for a tool known only by its description
