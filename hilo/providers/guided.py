@@ -65,7 +65,7 @@ OFF_TOPIC_EXAMPLES = [
     "quiero hablar con una persona", "¿cuál es su teléfono de contacto?", "¿dónde están ubicados?",
     "¿a qué hora atienden?", "escríbeme una canción", "¿me puedes prestar dinero?", "¿qué opinas del fútbol?",
     "¿quién descubrió América?", "hazme la tarea", "¿cómo me inscribo?", "¿hacen envíos a domicilio?",
-    "¿los productos tienen garantía?", "¿tienen parqueadero?",
+    "¿los productos tienen garantía?",
     "tell me a joke", "how are you?", "I'll think about it", "I'll get back to you", "how can I pay?",
     "I want to talk to a human", "what is your phone number?", "write me a poem", "who will win the game?",
     "how tall is Mount Everest?", "how do I sign up?", "do you ship to my city?",
