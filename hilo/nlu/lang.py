@@ -42,3 +42,29 @@ def detect(text: str | None) -> str | None:
     if es == en:
         return None
     return "es" if es > en else "en"
+
+
+# Spain's "vosotros" present tense, as Latin America's "ustedes" says it: the tools' examples are
+# written the second way ("¿tienen...?"), and "¿tenéis...?" should read as near to them.
+_VOSOTROS_STEMS = {  # the verbs whose stem changes with ustedes
+    "tenéis": "tienen", "podéis": "pueden", "queréis": "quieren", "venís": "vienen", "pensáis": "piensan",
+    "empezáis": "empiezan", "recomendáis": "recomiendan", "contáis": "cuentan", "volvéis": "vuelven",
+    "cerráis": "cierran", "entendéis": "entienden", "sois": "son", "estáis": "están", "vais": "van",
+    "dais": "dan", "habéis": "han", "hacéis": "hacen", "decís": "dicen", "servís": "sirven", "pedís": "piden",
+}
+_VOSOTROS = re.compile(r"\b(?:([a-zñ]{2,})(áis|éis)|([a-zñ]{3,})(ís)|(sois|vais|dais))\b", re.IGNORECASE)
+_NOT_VERBS = {"país", "anís", "cutís", "maravedís", "jabalís"}
+
+
+def ustedes(text: str) -> str:
+    """"¿Ofrecéis yoga?" -> "¿ofrecen yoga?", "¿tenéis...?" -> "¿tienen...?": the vosotros present
+    (written with its accent) as the ustedes form."""
+    def one(match: re.Match[str]) -> str:
+        word = match.group(0).lower()
+        if word in _NOT_VERBS:
+            return match.group(0)
+        if word in _VOSOTROS_STEMS:
+            return _VOSOTROS_STEMS[word]
+        stem, ending = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+        return stem + ("an" if ending.lower() == "áis" else "en")
+    return _VOSOTROS.sub(one, text)

@@ -47,7 +47,17 @@ _FILLER = set(fold(
     "cuesta cuestan cuesten vale valen precio precios costo costos valor tarifa "
     "es son sea sean soy estoy era ser estar hay tengo tienes tenemos "
     "modalidad modalidades pase pasen supere superen "
-    "hi hello thanks thank hey please pls what's whats how much price cost costs does"
+    "hi hello thanks thank hey please pls what's whats how much price cost costs does "
+    # acknowledgements and the words of a correction: how a message reacts, not what it asks for
+    "ok okay okey listo dale entonces onda ya se lo perdon perdona disculpa disculpe mejor equivoque "
+    "quise decir queria referia bien sorry meant actually rather instead alcanza alcanzan alcance "
+    "ahora ahorita now cueste cuesten "
+    # everything, both, possessives: how much of the catalogue, not what about
+    "todo todos toda todas everything all completo entero ambos ambas dos su sus tu tus nuestro nuestros "
+    "da das tal "
+    # who is asked, courtesy in chat spelling, being open or available now
+    "ustedes usted vos xfa porfis plz actualmente estan están abierto abiertos abierta abiertas tomar "
+    "pasas pasan pasar confundi confundí confundido confundida corrijo correccion corrección cambia cambiar cambialo"
 ).split())
 
 _URL = re.compile(r"https?://[^\s<>\"')]+", re.I)
@@ -71,7 +81,19 @@ def phrases(text: str, table: dict[str, str]) -> list[tuple[int, str]]:
         alternatives = "|".join(re.escape(p) for p in sorted(folded, key=len, reverse=True))
         _PATTERNS[id(table)] = re.compile(rf"(?<![\wñ])(?:{alternatives})(?![\wñ])"), folded
     pattern, folded = _PATTERNS[id(table)]
-    return [(m.start(), folded[m.group()]) for m in pattern.finditer(fold(text))]
+    text = fold(text)
+    return [(m.start(), folded[m.group()]) for m in pattern.finditer(text) if not negated(text, m.start())]
+
+
+# "que no sean virtuales", "no quiero intermedio", "sin tinte", "not the advanced": the value is ruled out
+_NEGATED = re.compile(r"(?:^|[^\wñ])(?:no|ni|sin|not|excepto|except|salvo|nada de)\s+(?:(?:que|sea|sean|es|son|quiero|queria|"
+                      r"me|interesa|en|de|del|el|la|los|las|un|una|modalidad|nivel|tan|curso|cursos|the|a|an|want|"
+                      r"i|do|dont|want|any)\s+){0,3}$")
+
+
+def negated(folded: str, start: int) -> bool:
+    """Is the phrase at ``start`` of the folded text ruled out by a "no" just before it?"""
+    return _NEGATED.search(folded[max(0, start - 40):start]) is not None
 
 
 def parse_number(text: str) -> float | None:
@@ -108,7 +130,10 @@ def parse_integer_id(text: str, hint_pattern: re.Pattern[str] = _ID_HINT) -> int
     hint = hint_pattern.search(text)
     if hint:
         return int(hint.group(1))
-    numbers = re.findall(r"(?<![\w.,])(\d+)(?![\w.,])", text)
+    # a number that is an amount ("1 millón", "300 mil", "20%") is no id
+    numbers = [m.group(1) for m in re.finditer(
+        r"(?<![\w.,])(\d+)(?![\w.,])(?!\s*(?:%|mil\b|mill|palo|luca|k\b|pesos|usd|cop|eur|d[oó]lar|a[ñn]os?\b|mes|semana|"
+        r"d[ií]as?\b|horas?\b|minutos?|personas|veces|years?\b|months?|weeks?|days?\b|hours?\b|people))", text, re.I)]
     return int(numbers[0]) if len(numbers) == 1 else None
 
 
@@ -135,6 +160,21 @@ def parse_code(text: str) -> str | None:
             return found.group(1)
     found = _CODE.search(text)
     return found.group(1) if found else None
+
+
+_CODE_HINT = re.compile(r"(?:#|\b(?:n[uú]mero|number|nro|no\.|id|ref|referencia|reference|c[oó]digo|code|pedido|orden|order|"
+                        r"gu[ií]a|factura|invoice|ticket|tracking|sku)\s*:?\s*(?:es\s+(?:el\s+)?|is\s+)?#?)"
+                        r"([A-Za-z]{0,4}-?\d{2,})", re.I)
+
+
+def distinctive_code(text: str) -> bool:
+    """Does the message give a code that can only be one: introduced as one ("#78230", "pedido
+    45812", "referencia P-104"), letters and digits joined by a dash ("P-104"), or five digits or
+    more? "iphone 13" and "galaxy s23" name models, not codes."""
+    if _CODE_HINT.search(text):
+        return True
+    return any(re.search(r"[A-Za-z]-\d", found) or re.fullmatch(r"\d{5,}", found)
+               for found in _CODE.findall(text))
 
 
 def parse_url(text: str) -> str | None:
@@ -168,7 +208,17 @@ def parse_date(text: str, today: dt.date | None = None) -> str | None:
     for word, days in relative.items():
         if re.search(rf"(?<![\wñ]){word}(?![\wñ])", folded):
             return (today + dt.timedelta(days=days)).isoformat()
+    weekday = re.search(rf"(?<![\wñ])(?:(?:el|este|esta|para el|next|this|on)\s+)?(?:(proximo|próximo|siguiente|next)\s+)?"
+                        rf"({'|'.join(_WEEKDAYS)})(?![\wñ])", folded)
+    if weekday:  # "el viernes", "el próximo lunes", "on friday": the next such day after today
+        ahead = (_WEEKDAYS[weekday.group(2)] - today.weekday()) % 7 or 7
+        return (today + dt.timedelta(days=ahead)).isoformat()
     return None
+
+
+_WEEKDAYS = {d: i for i, names in enumerate(["lunes monday", "martes tuesday", "miercoles wednesday",
+                                              "jueves thursday", "viernes friday", "sabado saturday",
+                                              "domingo sunday"]) for d in names.split()}
 
 
 def _iso(year: int, month: int, day: int) -> str | None:
@@ -185,22 +235,111 @@ def parse_enum(text: str, values: list[Any], synonyms: dict[str, frozenset[str]]
     words = set(re.findall(r"[\wñ]+", folded))
     for value in values:
         key = fold(str(value))
-        if re.search(rf"(?<![\wñ]){re.escape(key.replace('_', ' '))}(?![\wñ])", folded.replace("_", " ")):
+        said = re.search(rf"(?<![\wñ]){re.escape(key.replace('_', ' '))}(?![\wñ])", folded.replace("_", " "))
+        if said and not negated(folded, said.start()):
             return value
         for phrase in (synonyms or {}).get(key, ()):
             if phrase in words or (" " in phrase and re.search(rf"(?<![\wñ]){re.escape(phrase)}(?![\wñ])", folded)):
                 return value
+    # a value named by one of its words or in the plural ("un corte" is "corte de cabello", "tintes"
+    # is "tinte"), when no other value has that word
+    said = {m.group() for m in re.finditer(r"[\wñ]+", folded) if not negated(folded, m.start())}  # "sin tinte": not said
+    stems = {f for w in said if len(w) >= 4 and w not in _FILLER for f in _forms(w)}
+    named = [v for v in values if isinstance(v, str) and _value_words(v) & stems]
+    named = [v for v in named if not any(_value_words(v) & _value_words(o) & stems for o in values if o != v)]
+    return named[0] if len(named) == 1 else None
+
+
+def _forms(word: str) -> set[str]:
+    """The word and its singulars ("cortes" -> cortes, corte, cort)."""
+    forms = {word}
+    if len(word) > 4 and word.endswith("s"):
+        forms.add(word[:-1])
+        if word.endswith("es"):
+            forms.add(word[:-2])
+    return forms
+
+
+def _value_words(value: str) -> set[str]:
+    return {f for w in re.findall(r"[a-z0-9ñ]+", fold(value).replace("_", " ")) if len(w) >= 4 and w not in _FILLER
+            for f in _forms(w)}
+
+
+# Words that join the words of one subject ("bases de datos", "python y excel"): kept between two
+# kept words, dropped elsewhere like any filler.
+_JOINERS = frozenset({"de", "del", "y", "o", "e", "u", "and", "or", "of", "&"})
+
+
+def _fold_chars(text: str) -> str:
+    """fold() one character at a time: the same length as the text, so positions carry over."""
+    return "".join((fold(c) or c)[:1] for c in text)
+
+
+def sound(word: str) -> str:
+    """How a Spanish word sounds, spelt one way: "kiero" and "quiero", "nesecito" and "necesito",
+    "bale" and "vale", "presio" and "precio" sound alike (chat spellings of the same word)."""
+    w = fold(word).replace("ch", "\0").replace("h", "")
+    w = re.sub(r"qu(?=[ei])", "k", w).replace("ll", "y")
+    w = re.sub(r"c(?=[ei])", "s", w).replace("c", "k").replace("z", "s").replace("v", "b")
+    return re.sub(r"(.)\1+", r"\1", w).replace("\0", "ch")
+
+
+def sounds_like(text: str, table: dict[str, str]) -> str | None:
+    """The value of the first word of the text (five letters or more, not ruled out by "no") that
+    sounds like a one-word phrase of the table ("avansado" for "avanzado")."""
+    by_sound = {sound(k): v for k, v in table.items() if " " not in k.strip() and len(k.strip()) >= 5}
+    folded = fold(text)
+    for match in re.finditer(r"[a-zñ]{5,}", folded):
+        if sound(match.group()) in by_sound and not negated(folded, match.start()):
+            return by_sound[sound(match.group())]
     return None
 
 
+_SOUNDS: dict[int, frozenset[str]] = {}
+
+
+def _sounds(filler: frozenset[str] | set[str]) -> frozenset[str]:
+    key = id(filler)
+    if key not in _SOUNDS:
+        _SOUNDS[key] = frozenset(sound(w) for w in filler if len(w) >= 4)
+    return _SOUNDS[key]
+
+
 def parse_query(text: str, filler: frozenset[str] | set[str] = _FILLER) -> str | None:
-    """What the user wants to find, without the words that only say they want to find it."""
-    kept = []
-    for word in _WORDS.findall(text):
-        folded = fold(word).strip(".,;:!?¿¡")
-        if folded and folded not in filler and not folded.isdigit():
-            kept.append(word.strip(".,;:!?¿¡"))
-    query = " ".join(w for w in kept if w)
+    """What the user wants to find, without the words that only say they want to find it, nor a
+    budget ("menos de 400 mil"). A number stays after a word it names a model of ("iphone 13"), and
+    "de", "y", "o" stay between two kept words ("bases de datos")."""
+    budget = _MAX_PRICE.search(_fold_chars(text))
+    if budget:
+        text = f"{text[:budget.start()]} , {text[budget.end():]}"
+    kept: list[str] = []
+    joined = False  # the last word kept is a joiner waiting for the next subject word
+    last_kept = False  # the previous word of the text was kept
+    for raw in _WORDS.findall(text):
+        word = raw.strip(".,;:!?¿¡")
+        folded = fold(word)
+        if not folded:
+            continue
+        if folded.isdigit():
+            keep = last_kept and not joined
+        elif folded in _JOINERS:
+            if last_kept and not joined:
+                kept.append(word)
+                joined = True
+            else:
+                last_kept = False
+            continue
+        else:
+            keep = folded not in filler and not (len(folded) >= 4 and sound(folded) in _sounds(filler))
+        if keep:
+            kept.append(word)
+        elif joined:
+            kept.pop()
+        joined = False
+        last_kept = keep
+    if joined:
+        kept.pop()
+    query = " ".join(kept)
     return query or None
 
 
@@ -212,22 +351,79 @@ _PLACE_AFTER = re.compile(
 )
 
 
+# Words after "en" / "in" that are no place: times, ways, states ("en la tarde", "en serio")
+_NOT_PLACES = set(fold(
+    "hoy mañana manana ayer tarde noche mañanas tardes noches semana fin finde mes año ano dia dias rato momento "
+    "serio general total linea línea vivo directo casa efectivo euros dolares pesos realidad cuenta punto "
+    "persona grupo equipo ingles español espanol cuotas oferta promocion venta stock camino "
+    "todo nada algo eso esto este esta ese esa mi tu su la el los las un una unos unas lo que "
+    "today tomorrow tonight yesterday morning evening afternoon week weekend the a an my your this that general"
+).split())
+_LOWER_PLACE_AFTER = re.compile(r"(?<![\wñ])(?:en|in)\s+([a-zñáéíóú][a-zñáéíóú-]{2,}"
+                                r"(?:\s+(?:(?:de|del)\s+)?[a-zñáéíóú][a-zñáéíóú-]{2,}){0,2})(?![\wñ])")
+# a place right after the word for what is asked about it: "clima cdmx", "weather london"
+_PLACE_TOPIC = re.compile(r"(?<![\wñ])(?:clima|pronostico|pronóstico|temperatura|weather|forecast|temperature)\s+"
+                          r"(?:(?:de|del|en|in|for|of)\s+)?([\wñáéíóú][\wñáéíóú-]+)\s*[?!.]*\s*$", re.I)
+
+
+_PLACE_ALONE = re.compile(rf"^\s*[¿¡]?\s*(?:y|and|e)\s+({_CAPITALISED}(?:\s+(?:(?:de|del)\s+)?{_CAPITALISED})*)\s*[?!.]*\s*$")
+
+
 def parse_place(text: str) -> str | None:
     """A place name: the capitalised words after "en", "in", "para", ... ("¿Qué tiempo hace
-    en Bogotá?" -> "Bogotá", "weather in New York" -> "New York")."""
+    en Bogotá?" -> "Bogotá", "weather in New York" -> "New York"); else a word after "en" / "in"
+    written in lower case that is no time or manner ("va a llover en cali mañana" -> "cali"), or
+    the last word after "clima" / "weather" ("clima cdmx")."""
     found = _PLACE_AFTER.findall(text)
-    return found[-1] if found else None
+    if found:
+        return found[-1]
+    alone = _PLACE_ALONE.match(text)  # "¿y Bogotá?", "and Paris?"
+    if alone:
+        return alone.group(1)
+    for match in _LOWER_PLACE_AFTER.finditer(text):
+        words = match.group(1).split()
+        while words and (fold(words[-1]) in _NOT_PLACES or fold(words[-1]) in _FILLER):
+            words.pop()  # "cali mañana", "medellin esta semana": the place, not the time
+        # one word must be no filler; the first of several may be ("buenos aires")
+        if words and fold(words[0]) not in _NOT_PLACES and (len(words) > 1 or fold(words[0]) not in _FILLER):
+            return " ".join(words)
+    topic = _PLACE_TOPIC.search(text)
+    if topic and fold(topic.group(1)) not in _NOT_PLACES and fold(topic.group(1)) not in _FILLER:
+        return topic.group(1)
+    return None
 
 
-_MAX_PRICE = re.compile(r"(?:menos de|hasta|maximo|max|no mas de|por debajo de|inferior a|que no pase de|"
-                        r"under|below|less than|up to|at most|no more than)\s*\$?\s*([\d.,]+\s*(?:k|mil|m|millones?|million)?)")
+# Spoken amounts: "un palo" (Colombia: a million), "50 lucas" (thousands), "medio millón"
+_SPOKEN_SCALE = {"palo": 1e6, "palos": 1e6, "millon": 1e6, "millones": 1e6, "luca": 1e3, "lucas": 1e3,
+                 "mil": 1e3, "k": 1e3, "m": 1e6, "million": 1e6, "millions": 1e6, "grand": 1e3}
+_SPOKEN_COUNT = {"un": 1, "una": 1, "uno": 1, "medio": 0.5, "media": 0.5, "a": 1, "one": 1, "half a": 0.5,
+                 "dos": 2, "two": 2, "tres": 3, "three": 3}
+_AMOUNT = (r"(?:(?:\d[\d.,]*|" + "|".join(sorted(_SPOKEN_COUNT, key=len, reverse=True)) + r")\s*(?:"
+           + "|".join(sorted(_SPOKEN_SCALE, key=len, reverse=True)) + r")(?![\wñ])|\d[\d.,]*)")
+_MAX_PRICE = re.compile(r"(?:que\s+)?(?:cuesten?\s+|valgan?\s+|salgan?\s+|cost(?:s|ing)?\s+)?"
+                        r"(?:menos de|hasta|maximo|max|no mas de|"
+                        r"no\s+(?:cuesten?|valgan?|salgan?|pasen?|superen?|cost(?:s)?)\s+(?:mas\s+de|de|more\s+than)|por debajo de|inferior a|que no pase de|"
+                        r"tengo|solo tengo|cuento con|presupuesto de|mi presupuesto es de|mi presupuesto es|"
+                        r"under|below|less than|up to|at most|no more than|i have|my budget is|budget of)"
+                        r"\s*(?:un\s+)?\$?\s*(" + _AMOUNT
+                        + r")(?:\s*(?:pesos|cop|usd|dolares|dollars|eur|euros))?")
+
+
+def _amount(text: str) -> float | None:
+    folded = fold(text).strip()
+    spoken = re.fullmatch(r"(.+?)\s*(" + "|".join(sorted(_SPOKEN_SCALE, key=len, reverse=True)) + r")", folded)
+    if spoken and spoken.group(1) in _SPOKEN_COUNT:
+        return _SPOKEN_COUNT[spoken.group(1)] * _SPOKEN_SCALE[spoken.group(2)]
+    if spoken and spoken.group(2) not in ("k", "m", "mil", "millones", "million", "millon") and re.fullmatch(r"[\d.,]+", spoken.group(1)):
+        return parse_number(spoken.group(1)) * _SPOKEN_SCALE[spoken.group(2)]
+    return parse_number(folded)
 
 
 def parse_max_price(text: str) -> float | None:
     """A highest price only when it is said to be one ("por menos de 500 mil", "hasta $400.000",
-    "under 300k"): a bare number is a size, a quantity or an id, not a budget."""
+    "under 300k", "menos de un palo"): a bare number is a size, a quantity or an id, not a budget."""
     match = _MAX_PRICE.search(fold(text))
-    return parse_number(match.group(1)) if match else None
+    return _amount(match.group(1)) if match else None
 
 
 def parse_bool(text: str) -> bool | None:
@@ -279,6 +475,8 @@ class ArgumentParser:
     strong: bool = False  # a value found is evidence for the tool when routing (a ticker, a pair)
     hint: Callable[[str], bool] | None = None  # the message names part of a value (one currency)
     item_id: bool = False  # its value is the id of an item a list showed ("el segundo" fills it)
+    # a new value from the last one and a message that names part of it ("y en pesos?" after USD/JPY)
+    update: Callable[[Any, str], Any] | None = None
 
 
 @dataclass(slots=True)
@@ -390,16 +588,17 @@ class Parsers:
             missing.append(sources[0])
         return args, missing
 
-    def strong_arguments(self, parameters: dict[str, Any], text: str) -> int:
-        """How many distinctive values (tickers, pairs, URLs, file ids, "#12") the message gives."""
+    def strong_arguments(self, parameters: dict[str, Any], text: str, places: bool = True) -> int:
+        """How many distinctive values (tickers, pairs, URLs, file ids, "#12", "pedido 45812") the
+        message gives; ``places``: a capitalised name after "en" counts too."""
         strong = 0
         for p in self.params_of(parameters):
             if p.kind == "int_id":
                 strong += self._id_hint.search(text) is not None
             elif p.kind == "code":
-                strong += parse_code(text) is not None
+                strong += distinctive_code(text)
             elif p.kind == "place":  # a capitalised name after "en" / "in": the tool's place
-                strong += parse_place(text) is not None
+                strong += places and _PLACE_AFTER.search(text) is not None
             elif p.kind in _SOURCES or (p.kind in self._kinds and self._kinds[p.kind].strong):
                 strong += self.parse_value(p, text) is not None
         return strong

@@ -32,6 +32,7 @@ import numpy as np
 from hilo.kit.ids import new_id
 from hilo.nlu import dialogue, embed
 from hilo.nlu import lang as language
+from hilo.nlu import parsers as parsers_module
 from hilo.nlu.embed import Embedder
 from hilo.nlu.parsers import Param, Parsers
 from hilo.nlu.render import render, sentence
@@ -50,6 +51,24 @@ HELP_EXAMPLES = [
     "hola", "buenos días", "buenas tardes", "¿qué puedes hacer?", "ayuda", "¿cómo funciona esto?",
     "gracias", "¿quién eres?", "adiós", "no entiendo", "hello", "hi there", "what can you do?",
     "help", "how does this work?", "thanks", "who are you?", "bye", "I don't understand",
+]
+# Requests no assistant's tools answer: small talk, the business's logistics, general knowledge.
+# One of these wins over a tool only by OFF_TOPIC_MARGIN (a catalogue may teach about anything:
+# "escritura creativa" is a course, "escríbeme una canción" is not), and never where a knowledge
+# base (file_search) may answer.
+OFF_TOPIC = "<off-topic>"  # no function can have this name
+OFF_TOPIC_MARGIN = 0.03
+SEARCH_MARGIN = 0.05  # how much farther a search may be than a tool that needs an id, to search instead
+OFF_TOPIC_EXAMPLES = [
+    "cuéntame un chiste", "¿cómo estás?", "lo voy a pensar", "luego te escribo", "después te confirmo",
+    "¿cómo puedo pagar?", "¿puedo pagar con tarjeta?", "¿hay algún descuento o promoción?",
+    "quiero hablar con una persona", "¿cuál es su teléfono de contacto?", "¿dónde están ubicados?",
+    "¿a qué hora atienden?", "escríbeme una canción", "¿me puedes prestar dinero?", "¿qué opinas del fútbol?",
+    "¿quién descubrió América?", "hazme la tarea", "¿cómo me inscribo?", "¿hacen envíos a domicilio?",
+    "¿los productos tienen garantía?",
+    "tell me a joke", "how are you?", "I'll think about it", "I'll get back to you", "how can I pay?",
+    "I want to talk to a human", "what is your phone number?", "write me a poem", "who will win the game?",
+    "how tall is Mount Everest?", "how do I sign up?", "do you ship to my city?",
 ]
 STRONG_BONUS = 0.02  # per distinctive argument (ticker, pair, URL, file id) the message gives
 BARE_TOOL_SLACK = 0.04  # how much lower the bar is for a tool known only by its description
@@ -135,8 +154,8 @@ class GuidedProvider:
         return profile
 
     def example_texts(self) -> list[str]:
-        """Every example sentence the provider routes by: the help examples, the tools' and the profiles'."""
-        texts = list(HELP_EXAMPLES)
+        """Every example sentence the provider routes by: the help and off-topic examples, the tools' and the profiles'."""
+        texts = list(HELP_EXAMPLES) + OFF_TOPIC_EXAMPLES
         for name in self.tools.names():
             texts += list(getattr(self.tools.get(name), "examples", []) or [])
         for profile in self.profiles.values():
@@ -188,17 +207,36 @@ class GuidedProvider:
         forced = _forced(request.tool_choice)
         if forced in tools:
             return self._call(forced, tools[forced], text, text, lang, 1.0)
+        options = self._options(text, tools, lang)
+        if options is not None:
+            return options
         shown = _Shown.of(request.earlier_tools, messages)
-        route, score, clause = self._route_clauses(text, tools, profile)
+        notes: dict[str, Any] = {}
+        route, score, clause = self._route_clauses(text, tools, profile, shown, notes)
         confident = self._confident(route, score, tools)
-        follow = self._follow_up(text, tools, shown, route if confident else None, lang, prefer=route)
+        follow = self._follow_up(text, tools, shown, route if confident else None, lang, prefer=route,
+                                 searching=(score, clause, profile))
         if follow is not None:
             return follow
-        if route != HELP and (confident or request.tool_choice == "required"):
-            return self._call(route, tools[route], text, clause, lang, score, shown)
-        again = self._correction(text, tools, shown, lang)
+        # a request no tool answers continues no call, unless it names a distinctive value for it
+        off_topic = notes.get("off_topic", False) and not (
+            shown.last is not None and shown.last[0] in tools
+            and self.parsers.strong_arguments(tools[shown.last[0]].get("parameters") or {}, text))
+        again = None if off_topic else self._continue_last(text, tools, shown, route if confident else None, lang)
         if again is not None:
             return again
+        if route != HELP and (confident or request.tool_choice == "required"):
+            instead = self._search_instead(route, score, text, clause, tools, profile, shown, lang)
+            if instead is not None:
+                return instead
+            return self._call(route, tools[route], text, clause, lang, score, shown)
+        again = self._correction(text, tools, shown, lang)  # it says what it corrects: "¿y en Bogotá?"
+        if again is not None:
+            return again
+        if (shown.last is not None and shown.last[0] in tools and shown.items is None and shown.focus is None
+                and not off_topic and dialogue.same_again(text)):
+            # "¿y ahora?" after a price, "¿cuándo llega ese?" after an order: the last call again
+            return Decision(shown.last[0], arguments=dict(shown.last[1]), lang=lang)
         if FILE_SEARCH in tools and text.strip() and not (route == HELP and score >= SMALL_TALK):
             # a question no other tool answers, and not small talk: the knowledge base's
             return Decision(FILE_SEARCH, arguments={"query": clause if clause.strip() else text}, score=score,
@@ -226,7 +264,10 @@ class GuidedProvider:
                         args.pop(param.name, None)
                     else:
                         args[param.name] = value
-            missing = [p for p in self.parsers.params_of(parameters) if p.required and p.name not in args]
+            # what the whole message left missing stays so (an image needs a URL or a file id)
+            missing = [p for p in missing if p.name not in args] + [
+                p for p in self.parsers.params_of(parameters)
+                if p.required and p.name not in args and p.name not in {m.name for m in missing}]
         if shown is not None and shown.last is not None and shown.last[0] == name:
             args, missing = self._refine(parameters, shown.last[1], text, args, missing)
         if missing:
@@ -237,6 +278,19 @@ class GuidedProvider:
         """The same tool again: a message that only changes some arguments ("solo virtuales",
         "no, mejor avanzado") keeps the others of the last call."""
         params = self.parsers.params_of(parameters)
+        meant = dialogue.meant(text) if dialogue.corrects(text) else None
+        if meant:  # what it says it meant wins over what it also names ("no, el ether no, el bitcoin")
+            args = dict(args)
+            for param in params:
+                value = self.parsers.parse_value(param, meant) if param.kind != "text" else None
+                if value is not None:
+                    args[param.name] = value
+        for param in params:  # a value the message changes only part of ("y en pesos mexicanos?" after USD/JPY)
+            parser = self.parsers.parser(param.kind)
+            if param.name not in args and last.get(param.name) is not None and parser is not None and parser.update:
+                value = parser.update(last[param.name], text)
+                if value is not None:
+                    args = {**args, param.name: value}
         ids = {p.name for p in self._ids_of({"parameters": parameters}, optional=True)}
         # free text, or, for a tool that takes an item by id or by name, a pack's word kind for the
         # name ("producto"): a new one is a new request, not a change of the last one
@@ -250,31 +304,77 @@ class GuidedProvider:
         meant = dialogue.meant(text) if correcting else None
         merged = {k: v for k, v in last.items() if k in {p.name for p in params}}
         merged.update(args)
-        if meant and texts:
+        if meant:  # what it says it meant wins over what it also names ("virtual no, presencial")
             for param in params:
-                if param.kind == "text":
-                    value = self.parsers.parse_value(param, meant)
-                    if value is not None:
-                        merged[param.name] = value
+                if param.kind == "text" and not texts:
+                    continue
+                value = self.parsers.parse_value(param, meant)
+                if value is not None:
+                    merged[param.name] = value
         return merged, [p for p in params if p.required and p.name not in merged]
 
-    def _route_clauses(self, text: str, tools: dict[str, dict], profile: Profile | None) -> tuple[str, float, str]:
+    def _route_clauses(self, text: str, tools: dict[str, dict], profile: Profile | None,
+                       shown: _Shown | None = None, notes: dict[str, Any] | None = None) -> tuple[str, float, str]:
         """The best tool for the message or for one of its clauses (a message with two
-        questions is routed by the one a tool answers best)."""
-        route, score = self._route(text, tools, profile)
+        questions is routed by the one a tool answers best). What the message opens with
+        ("hola!", "ok gracias,") is small talk: the rest is routed too. A clause whose tool needs
+        an item's id when nothing was shown loses to a clause a tool can answer now ("¿tienen
+        guitarra? ¿y cuánto dura el curso?" searches first)."""
+        whole: dict[str, Any] = {}
+        route, score = self._route(text, tools, profile, whole)
         best = (route, score, text)
-        parts = dialogue.clauses(text)
-        if len(parts) > 1:
-            for part in parts[:MAX_CLAUSES]:
-                r, sc = self._route(part, tools, profile)
-                if r != HELP and (best[0] == HELP or sc > best[1] + CLAUSE_MARGIN):
-                    best = (r, sc, part)
-            if best[0] == route and best[2] != text:
-                best = (route, max(score, best[1]), best[2])
+        core = dialogue.without_opening(text)
+        parts = dialogue.clauses(core or text)
+        candidates = ([core] if core and core != text and len(parts) == 1 else []) + (parts if len(parts) > 1 else [])
+        routed = [best]
+        off_topic = [bool(whole.get("off_topic"))]
+        for part in candidates[:MAX_CLAUSES + 1]:
+            said: dict[str, Any] = {}
+            r, sc = self._route(part, tools, profile, said)
+            off_topic.append(bool(said.get("off_topic")))
+            if len(parts) > 1 and r != HELP and self._says_nothing(r, tools, part):
+                continue  # "me interesa, ¿cuándo empieza?": the clause that asks something is routed
+            routed.append((r, sc, part))
+            if r != HELP and (best[0] == HELP or sc > best[1] + CLAUSE_MARGIN):
+                best = (r, sc, part)
+        if (len(parts) > 1 and best[2] == text and route != HELP and self._says_nothing(route, tools, text)
+                and len(routed) > 1):
+            best = max(routed[1:], key=lambda x: x[1])  # the whole message gives its tool nothing: its clause that asks
+        if best[0] == route and best[2] != text:
+            best = (route, max(score, best[1]), best[2])
+        elif best[2] == text and core and core != text and len(parts) == 1 and routed[1][0] == route:
+            best = (route, score, core)  # free text from what follows the greeting
+        if notes is not None and best[0] == HELP and (off_topic[0] or (core != text and all(off_topic[1:]))):
+            notes["off_topic"] = True  # the message, or all it says past its greeting, is off topic
+        if len(parts) > 1 and best[0] != HELP and self._needs_unshown_item(best[0], tools, best[2], shown):
+            for r, sc, part in sorted(routed, key=lambda x: -x[1]):
+                if (r != HELP and r != best[0] and self._confident(r, sc, tools)
+                        and not self._needs_unshown_item(r, tools, part, shown)):
+                    return r, sc, part
         return best
 
+    def _says_nothing(self, name: str, tools: dict[str, dict], text: str) -> bool:
+        """Would the tool be called with no argument at all from this clause, though it takes some?
+        (Not a tool that takes an item's id: what was shown may give it.)"""
+        parameters = tools[name].get("parameters") or {}
+        if not (parameters.get("properties") or {}) or self._ids_of(tools[name], optional=True):
+            return False
+        args, _ = self.parsers.parse_arguments(parameters, text)
+        return not args
+
+    def _needs_unshown_item(self, name: str, tools: dict[str, dict], text: str, shown: _Shown | None) -> bool:
+        """Does the tool need an item's id the text does not give, with no item shown to take it from?"""
+        if shown is not None and (shown.items or shown.focus is not None):
+            return False
+        ids = self._ids_of(tools[name])
+        if not ids:
+            return False
+        args, _ = self.parsers.parse_arguments(tools[name].get("parameters") or {}, text)
+        return any(p.name not in args for p in ids)
+
     def _follow_up(self, text: str, tools: dict[str, dict], shown: _Shown, route: str | None,
-                   lang: str, prefer: str | None = None) -> Decision | None:
+                   lang: str, prefer: str | None = None,
+                   searching: tuple[float, str, Profile | None] | None = None) -> Decision | None:
         """A message about what was just shown: an item by position, price, name or "ese"."""
         if not tools or (shown.items is None and shown.focus is None):
             return None
@@ -283,13 +383,24 @@ class GuidedProvider:
             schema = tools[route]
             args, missing = self.parsers.parse_arguments(schema.get("parameters") or {}, text)
             ids = self._ids_of(schema, optional=True)
-            if not missing and ids and all(p.name in args for p in ids):
-                return None  # it names the item itself ("el curso 5")
+            if not missing and ids and all(p.name in args and self._distinctive(p, args[p.name], text) for p in ids):
+                return None  # it names the item itself ("el curso 5"; "el A35" is a name, not a reference)
         ref = dialogue.reference(text, shown.items, shown.focus)
         if ref is None and route is not None and missing and [p.name for p in missing] == [
                 p.name for p in self._ids_of(tools[route])]:
             # "¿y cuánto cuesta?" right after a course was shown (or a list, led by its best match):
             # the tool asks about that item, never the customer for its id
+            named = dialogue.by_name(text, shown.items) if shown.items else None  # "detalles de ciberseguridad"
+            if named is None and searching is not None:
+                # "¿y audífonos?" after a charger was shown: a search, when it is as near as the details
+                score, clause, profile = searching
+                instead = self._search_instead(route, score, text, clause, tools, profile, shown, lang, margin=0.0)
+                if instead is not None:
+                    return instead
+            implicit = named or shown.focus or (shown.items[0] if shown.items else None)
+            ref = dialogue.Reference(implicit, "name" if named else "implicit") if implicit is not None else None
+        elif ref is None and dialogue.about_it(text):
+            # "¿es para principiantes?", "y donde es?": the item shown, or the first of the list
             implicit = shown.focus or (shown.items[0] if shown.items else None)
             ref = dialogue.Reference(implicit, "implicit") if implicit is not None else None
         elif ref is None and route is not None and not missing and shown.focus is not None:
@@ -320,13 +431,140 @@ class GuidedProvider:
             return Decision(name, arguments=args, lang=lang)
         return None
 
+    def _options(self, text: str, tools: dict[str, dict], lang: str) -> Decision | None:
+        """A question about the choices an argument has ("¿qué servicios manejan?", "which levels
+        are there?"): the values of the tool's enum, in the reply's language, when the message
+        names the parameter and none of its values."""
+        folded = language.fold(text)
+        if not _ASKS_OPTIONS.search(folded):
+            return None
+        words = re.findall(r"[a-zñ]+", folded)
+        for schema in tools.values():
+            for param in self.parsers.params_of(schema.get("parameters") or {}):
+                values = [str(v) for v in param.schema.get("enum") or [] if v is not None]
+                if param.kind != "enum" or len(values) < 2 or self.parsers.parse_value(param, text) is not None:
+                    continue
+                names = {f for w in re.split(r"[_\W]+", language.fold(param.name)) if len(w) >= 4 for f in _forms(w)}
+                said = next((w for w in words if _forms(w) & names), None)
+                if said is None:
+                    continue
+                shown = [v.replace("_", " ") for v in values]
+                joined = ", ".join(shown[:-1]) + (" y " if lang == "es" else " and ") + shown[-1]
+                reply = (f"Las opciones de {said} son: {joined}. ¿Cuál quieres?" if lang == "es"
+                         else f"The {said} options are: {joined}. Which one would you like?")
+                return Decision(HELP, reply, lang=lang)
+        return None
+
+    def _search_tools(self, tools: dict[str, dict], but: str) -> list[tuple[str, Param]]:
+        """The tools (other than ``but``) that take free text to search by, with that parameter."""
+        found = []
+        for name, schema in tools.items():
+            if name == but:
+                continue
+            text_params = [p for p in self.parsers.params_of(schema.get("parameters") or {}) if p.kind == "text"]
+            if text_params:
+                found.append((name, text_params[0]))
+        return found
+
+    def _new_subject(self, text: str, route: str, tools: dict[str, dict], shown: _Shown) -> bool:
+        """Does the message name something (words a search tool would search by) that neither the
+        items shown nor the routed tool's own description and examples mention ("¿y audífonos?"
+        after a charger was shown; "¿qué colores tiene?" only asks about it)?"""
+        schema = tools[route]
+        described = " ".join([str(schema.get("description") or "")] + [
+            p.description for p in self.parsers.params_of(schema.get("parameters") or {})]
+            + list(getattr(self.tools.get(route), "examples", None) or []))
+        known = set(dialogue.words(described))
+        for item in [*(shown.items or []), *([shown.focus] if shown.focus else [])]:
+            known |= {w for v in item.values() if isinstance(v, str) for w in dialogue.words(v)}
+        # a word is known by its first five letters ("detalles", "detallada" and "detalle")
+        prefixes = {w[:5] for w in known}
+        for _, param in self._search_tools(tools, route):
+            query = self.parsers.parse_value(param, text)
+            if query and any(w[:5] not in prefixes for w in dialogue.words(query)):
+                return True
+        return False
+
+    def _search_instead(self, route: str, score: float, text: str, clause: str, tools: dict[str, dict],
+                        profile: Profile | None, shown: _Shown, lang: str,
+                        margin: float = SEARCH_MARGIN) -> Decision | None:
+        """The routed tool needs an item's id the message does not give, and nothing shown is
+        what it asks about: a search for what it names, when a search tool is nearly as close
+        ("¿cuánto vale el cargador de 20W?" searches for the charger, never asks for its reference)."""
+        ids = self._ids_of(tools[route])
+        if not ids:
+            return None
+        args, _ = self.parsers.parse_arguments(tools[route].get("parameters") or {}, text)
+        if all(p.name in args for p in ids) and all(self._distinctive(p, args[p.name], text) for p in ids):
+            return None  # it gives the id itself
+        if not self._new_subject(text, route, tools, shown):
+            return None  # "¿me das los detalles de ese curso?" asks the details' tool, for an id
+        notes: dict[str, Any] = {}
+        self._route(clause, tools, profile, notes)
+        scores = notes.get("scores") or {}
+        said = dialogue.without_opening(clause) or clause
+        for name, param in sorted(self._search_tools(tools, route), key=lambda t: -scores.get(t[0], -1.0)):
+            if scores.get(name, -1.0) < score - margin:
+                continue
+            if self.parsers.parse_value(param, said) is None:
+                continue
+            return self._call(name, tools[name], text, said, lang, scores[name], shown)
+        return None
+
+    def _distinctive(self, param: Param, value: Any, text: str) -> bool:
+        """Is the id the message gave really one (not "20W" or "s23" read as a reference)?"""
+        if param.kind == "code":
+            return parsers_module.distinctive_code(text)
+        return True
+
+    def _continue_last(self, text: str, tools: dict[str, dict], shown: _Shown, route: str | None,
+                       lang: str) -> Decision | None:
+        """A message that changes a typed argument of the last call ("en euros porfa" after a
+        price, "en euros no, en dólares") when the tool it leans to cannot answer it as said: the
+        last call again with that change. What a correction says it meant ("..., en dólares") is
+        what is read. Free text never continues a call (any message has some)."""
+        if shown.last is None or shown.last[0] not in tools or shown.last[0] == route:
+            return None
+        name, last = shown.last
+        said = (dialogue.meant(text) if dialogue.corrects(text) else None) or text
+        if route is not None:
+            _, missing = self.parsers.parse_arguments(tools[route].get("parameters") or {}, said)
+            if not missing:
+                return None  # the tool the message leans to answers it
+        parameters = tools[name].get("parameters") or {}
+        params = self.parsers.params_of(parameters)
+        now, _ = self.parsers.parse_arguments(parameters, said)
+        for param in params:  # part of a value: "¿y la libra?" after EUR/USD
+            parser = self.parsers.parser(param.kind)
+            if param.name not in now and last.get(param.name) is not None and parser is not None and parser.update:
+                value = parser.update(last[param.name], said)
+                if value is not None:
+                    now[param.name] = value
+        typed = {p.name for p in params if p.kind != "text"}
+        changes = {k: v for k, v in now.items() if k in typed and last.get(k) != v}
+        if not changes:
+            return None
+        merged = {k: v for k, v in last.items() if k in {p.name for p in params}}
+        merged.update(changes)
+        if any(p.required and p.name not in merged for p in params):
+            return None
+        return Decision(name, arguments=merged, lang=lang)
+
     def _correction(self, text: str, tools: dict[str, dict], shown: _Shown, lang: str) -> Decision | None:
         """A message no tool was sure of that changes the last call ("¿y en Bogotá?", "no, en Pereira")."""
         if shown.last is None or shown.last[0] not in tools or not dialogue.corrects(text):
             return None
         name, last = shown.last
         parameters = tools[name].get("parameters") or {}
-        args, _missing = self.parsers.parse_arguments(parameters, text)
+        # what it says it meant: "no, virtual no, presencial" is presencial
+        meant = dialogue.meant(text)
+        args, _missing = self.parsers.parse_arguments(parameters, meant or text)
+        if meant and re.fullmatch(r"[A-ZÁÉÍÓÚÑ][\w'-]*(?:\s+(?:de\s+)?[A-ZÁÉÍÓÚÑ][\w'-]*){0,2}", meant_as_written(text, meant)):
+            for param in self.parsers.params_of(parameters):  # "no, no Cali, Cartagena": the name said is the place
+                if param.kind == "place" and param.name not in args:
+                    args[param.name] = meant_as_written(text, meant)
+        if all(last.get(k) == v for k, v in args.items()):
+            return None  # nothing it names changes the last call
         args, missing = self._refine(parameters, last, text, args, [])
         if args == last or not args:
             return None
@@ -364,21 +602,54 @@ class GuidedProvider:
             return Decision(route, arguments=args, score=score, lang=lang)
         return None
 
-    def _route(self, text: str, tools: dict[str, dict], profile: Profile | None) -> tuple[str, float]:
+    def _route(self, text: str, tools: dict[str, dict], profile: Profile | None,
+               notes: dict[str, Any] | None = None) -> tuple[str, float]:
+        """The best label for the text and its score; ``notes["off_topic"]`` is set when the text
+        is nearer a request no tool answers than any tool, ``notes["scores"]`` holds every label's."""
         if not text.strip():
             return HELP, 0.0
         index = self._index(tools, profile)
-        sims = index.matrix @ self.embedder.query(for_embedding(text))
+        sims = index.matrix @ self.embedder.query(for_embedding(language.ustedes(text)))
         best = np.full(len(index.labels), -1.0)
         np.maximum.at(best, index.rows, sims)
         for i, label in enumerate(index.labels):
-            if label != HELP:
+            if label not in (HELP, OFF_TOPIC):
                 if not self._cued(label, text):
                     best[i] = -1.0  # a tool that acts, and the message does not ask for the act
                     continue
-                best[i] += STRONG_BONUS * self.parsers.strong_arguments(tools[label].get("parameters") or {}, text)
+                # a tool known by its description alone, and the message is not near it: a place
+                # named is no reason to call it ("¿cuál es la capital de Francia?"), a code is
+                far = best[i] < self.threshold - BARE_TOOL_SLACK and not getattr(self.tools.get(label), "examples", None)
+                parameters = tools[label].get("parameters") or {}
+                strong = self.parsers.strong_arguments(parameters, text, places=not far)
+                complete = self._complete(parameters, text, places=not far)
+                # a message that gives all a tool needs is evidence for it too: on top of its
+                # distinctive values for a tool known by its description alone (compared with one
+                # sentence, often in another language), else once
+                bare = not getattr(self.tools.get(label), "examples", None)
+                best[i] += STRONG_BONUS * (strong + complete if bare else strong or complete)
+        if notes is not None:
+            notes["scores"] = {label: float(b) for label, b in zip(index.labels, best, strict=True)}
+        off = index.labels.index(OFF_TOPIC) if OFF_TOPIC in index.labels else None
+        off_score = float(best[off]) if off is not None else -1.0
+        if off is not None:
+            best[off] = -1.0
         top = int(best.argmax())
+        if off_score > float(best[top]) + (0.0 if index.labels[top] == HELP else OFF_TOPIC_MARGIN):
+            if notes is not None:
+                notes["off_topic"] = True
+            return HELP, min(off_score, SMALL_TALK - 0.01)  # help, but not small talk to a knowledge base
         return index.labels[top], float(best[top])
+
+    def _complete(self, parameters: dict, text: str, places: bool = True) -> bool:
+        """Does the message give every argument the tool needs, none of them free text ("agéndame
+        manicure para pasado mañana", "el número es 77001")? (``places``: a place counts.)"""
+        params = self.parsers.params_of(parameters)
+        required = [p for p in params if p.required]
+        if not required or any(p.kind == "text" or (p.kind == "place" and not places) for p in required):
+            return False
+        args, missing = self.parsers.parse_arguments(parameters, text)
+        return not missing and all(p.name in args for p in required)
 
     def _cued(self, name: str, text: str) -> bool:
         """Does the message say what the tool's ``cue`` asks for (true for a tool without one)?"""
@@ -390,13 +661,15 @@ class GuidedProvider:
         if key not in self._indexes:
             labels, texts = [], []
             for name, schema in sorted(tools.items()):
-                examples = list(getattr(self.tools.get(name), "examples", None) or [])
-                examples = examples or [schema.get("description") or name.replace("_", " ")]
+                examples = list(getattr(self.tools.get(name), "examples", None) or []) or _bare_examples(name, schema)
                 labels += [name] * len(examples)
                 texts += examples
             help_examples = HELP_EXAMPLES + (profile.help_examples if profile else [])
             labels += [HELP] * len(help_examples)
             texts += help_examples
+            if FILE_SEARCH not in tools:
+                labels += [OFF_TOPIC] * len(OFF_TOPIC_EXAMPLES)
+                texts += OFF_TOPIC_EXAMPLES
             names = list(dict.fromkeys(labels))
             rows = np.array([names.index(label) for label in labels])
             self._indexes[key] = _Index(names, rows, self.embedder.examples([for_embedding(t) for t in texts]))
@@ -514,6 +787,9 @@ _QUESTIONS = {
 }
 
 
+_EXAMPLE = re.compile(r"(,?\s*(?:por ejemplo|p\. ej\.|e\.g\.|for example)\s*)")
+
+
 def question(param: Param, lang: str) -> str:
     """The question that asks for a missing argument of a core kind (pack kinds bring theirs:
     :meth:`GuidedProvider.question`)."""
@@ -526,8 +802,16 @@ def question(param: Param, lang: str) -> str:
     if param.kind == "enum":
         options = ", ".join(str(v) for v in param.schema.get("enum", []))
         return f"¿Cuál de estas opciones: {options}?" if es else f"Which one: {options}?"
-    return (f"Necesito este dato: {param.description}. ¿Cuál es?" if es
-            else f"I need this: {param.description}. What is it?")
+    description = param.description.strip().rstrip(".").strip()
+    # "La referencia del producto, por ejemplo P-104" -> "¿Cuál es la referencia del producto (por ejemplo P-104)?"
+    parts = _EXAMPLE.split(description, maxsplit=1)  # [what, "por ejemplo", example] or [what]
+    main, example = parts[0].strip(" ,("), (parts[2].strip(" ,()") if len(parts) == 3 else "")
+    if es and re.match(r"(?i)(?:el|la|los|las)\s", main) and language.detect(main) != "en":
+        return f"¿Cuál es {main[0].lower()}{main[1:]}" + (f" (por ejemplo {example})?" if example else "?")
+    if not es and re.match(r"(?i)the\s", main) and language.detect(main) != "es":
+        return f"What is {main[0].lower()}{main[1:]}" + (f" (for example {example})?" if example else "?")
+    return (f"Necesito este dato: {description}. ¿Cuál es?" if es
+            else f"I need this: {description}. What is it?")
 
 
 HELP_OTHER_LANGUAGE = (
@@ -571,6 +855,12 @@ def error_sentence(output: Any, lang: str) -> str:
     if message and len(message) <= 400 and (said_in == lang or (said_in is None and not es)):
         return message
     return _APOLOGY["internal"][0 if es else 1]
+
+
+def meant_as_written(text: str, meant: str) -> str:
+    """The part of the text that ``meant`` (folded) came from, as the user wrote it."""
+    at = language.fold(text).rfind(meant)
+    return text[at:at + len(meant)].strip() if at >= 0 else meant
 
 
 # ---------------------------------------------------------------------- request helpers
@@ -625,9 +915,9 @@ class _Shown:
                 output = json.loads(_text(call.get("output"))) if call.get("output") else None
             except ValueError:
                 output = None
-            if isinstance(output, dict) and "error" in output:
-                continue
             shown.last = (call["name"], _json_object(call.get("arguments") or ""))
+            if isinstance(output, dict) and "error" in output:
+                continue  # still the last request ("y menos de 500 mil?" after no results), but nothing shown
             items = dialogue.items_of(output)
             if items:
                 shown.items, shown.focus = items, None
@@ -650,6 +940,30 @@ def _system_text(request: ModelRequest) -> str:
 def _schemas(request: ModelRequest) -> dict[str, dict]:
     return {t["function"]["name"]: t["function"] for t in request.tools or ()
             if t.get("type") == "function" and t.get("function", {}).get("name")}
+
+
+_ASKS_OPTIONS = re.compile(r"(?<![\wñ])(?:que|q|k|cuales|what|which|lista|opciones|options|tipos? de|kinds? of)(?![\wñ])")
+
+
+def _forms(word: str) -> set[str]:
+    """The word and its singulars ("servicios" -> servicios, servicio, servici)."""
+    forms = {word}
+    if len(word) > 4 and word.endswith("s"):
+        forms |= {word[:-1], word[:-2]} if word.endswith("es") else {word[:-1]}
+    return forms
+
+
+_GENERIC_VERB = re.compile(r"^(?:get|fetch|retrieve|lookup|check|query|obtener|consultar)\s+")
+
+
+def _bare_examples(name: str, schema: dict) -> list[str]:
+    """What a tool with no examples (a client function) is compared with: its description, and
+    its name as words without a generic verb ("get_weather" -> "weather", "order_status" ->
+    "order status"): the name often says the domain more plainly than the description does."""
+    words = " ".join(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").replace("-", " ").split()).lower()
+    named = _GENERIC_VERB.sub("", words) or words
+    description = (schema.get("description") or "").strip()
+    return list(dict.fromkeys(t for t in (description, named) if t))
 
 
 def _forced(choice: Any) -> str | None:

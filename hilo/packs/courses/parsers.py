@@ -3,7 +3,7 @@ words that only say "a course", and "curso 12" as an id (see :class:`hilo.nlu.pa
 
 from __future__ import annotations
 
-from hilo.nlu.parsers import ArgumentParser, Vocabulary, parse_max_price, phrases
+from hilo.nlu.parsers import ArgumentParser, Vocabulary, parse_max_price, phrases, sounds_like
 
 LEVEL_WORDS = {
     "básico": "basico, basica, basicos, principiante, principiantes, inicial, iniciacion, desde cero, beginner, "
@@ -17,7 +17,7 @@ _LEVELS = {word.strip(): level for level, words in LEVEL_WORDS.items() for word 
 
 def parse_level(text: str) -> str | None:
     found = phrases(text, _LEVELS)
-    return found[0][1] if found else None
+    return found[0][1] if found else sounds_like(text, _LEVELS)  # "avansado"
 
 
 MODALITY_WORDS = {
@@ -30,7 +30,7 @@ _MODALITIES = {w.strip(): m for m, words in MODALITY_WORDS.items() for w in [m, 
 
 def parse_modality(text: str) -> str | None:
     found = phrases(text, _MODALITIES)
-    return found[0][1] if found else None
+    return found[0][1] if found else sounds_like(text, _MODALITIES)  # "presensial"
 
 
 VOCABULARY = Vocabulary(
@@ -47,6 +47,8 @@ VOCABULARY = Vocabulary(
             "course courses class classes training manejan manejas ofrecen catalogo catalog dictan ensenan "
             "cuanto cuesta cuestan precio precios valor vale valen costo necesito soy recomiendan recomiendas "
             "es son barato baratos economico economicos menos hasta maximo mil pesos "
+            "dura duran duracion horario horarios empieza empiezan inicia inician empezar "
+            "capacitar capacitarme capacitacion capacitaciones estudiar inscribir inscribirme nuevo nuevos "
             + " ".join(w.strip() for words in MODALITY_WORDS.values() for w in words.split(",") if " " not in w.strip())
             + " "
             + " ".join(w.strip() for words in LEVEL_WORDS.values() for w in words.split(",") if " " not in w.strip())),

@@ -37,6 +37,7 @@ from hilo.packs.courses.models import Course
 SEMANTIC_MARGIN = 0.04  # keep semantic matches within this cosine distance of the best one
 SEMANTIC_FLOOR = 0.845  # e5 similarities of a query and an unrelated course sit around 0.80-0.835
 NAME_WEIGHT = 2.0
+FUZZY_LENGTH = 5  # a word this long may be misspelt by one letter and still name a course
 
 _STOP = set(fold(
     "a al con curso cursos de del el en la las los o u para por que quiero busco un una y sobre me mi "
@@ -64,9 +65,22 @@ def _words(text: str) -> set[str]:
     return set(lexical_terms(text))
 
 
+def _one_edit(a: str, b: str) -> bool:
+    """One letter missing, extra or changed ("exel" / "excel"), the first letter the same."""
+    if a[:1] != b[:1] or abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = sorted((a, b), key=len)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
+
+
 def _names(stems: set[str], term: str) -> bool:
+    """Does a text (its stems) name the term: the same stem, a longer word it begins, or, for a
+    word of five letters or more, that word misspelt by one letter ("exel" for "excel")."""
     t = stem(term)
-    return t in stems or (len(t) >= 4 and any(w.startswith(t) for w in stems))
+    return t in stems or (len(t) >= 4 and any(w.startswith(t) for w in stems)) or (
+        len(t) >= FUZZY_LENGTH - 1 and any(len(w) >= FUZZY_LENGTH and _one_edit(t, w) for w in stems))
 
 
 def coverage(course: Course, words: list[str]) -> float:
@@ -101,6 +115,8 @@ async def search(session: AsyncSession, query: str | None, level: str | None = N
     stmt = select(Course).where(*filters(level, modality, max_price)).order_by(Course.price, Course.id)
     rows = list(await session.scalars(stmt))
     words = terms(query)
+    if not rows:  # nothing under the filters
+        return []
     if not words:  # no topic (or only filler): the catalogue under the filters, cheapest first
         return rows[:limit]
     lexical = {c.id: coverage(c, words) for c in rows}

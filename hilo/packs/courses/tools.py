@@ -128,7 +128,8 @@ async def buscar_curso(ctx: ToolContext, query: str | None = None, nivel: str | 
         "dame el detalle del curso 3", "más información del curso #12", "¿cuánto cuesta el curso 5?",
         "¿cuál es el horario del curso 7?", "detalles del curso número 2", "¿cuándo empieza el curso 10?",
         "quiero saber más del curso 4", "¿qué incluye el curso 8?", "¿dónde se dicta el curso 15?",
-        "información completa del curso 1", "tell me more about course 3", "details of course #12",
+        "información completa del curso 1", "¿quién dicta el curso 6?", "¿hay cupos en el curso 9?",
+        "¿cuántas horas dura el curso 11?", "tell me more about course 3", "details of course #12",
         "how much is course 5?", "when does course 7 start?",
     ],
     template={

@@ -100,6 +100,10 @@ def parse_pair(text: str) -> str | None:
         a, b = (match.group(1) or match.group(3)).upper(), (match.group(2) or match.group(4)).upper()
         if a in _CURRENCY_CODES and b in _CURRENCY_CODES and a != b:
             return f"{a}/{b}"
+    for match in re.finditer(r"\b([a-z]{3})\s+([a-z]{3})\b", text.lower()):  # "tasa usd cop"
+        a, b = match.group(1).upper(), match.group(2).upper()
+        if a in _CURRENCY_CODES and b in _CURRENCY_CODES and a != b:
+            return f"{a}/{b}"
     named = currencies(text)
     if len(named) < 2:
         return None
@@ -108,9 +112,47 @@ def parse_pair(text: str) -> str | None:
         first, second = second, first  # "how many yen for one dollar" is USD/JPY
     return f"{first}/{second}"
 
+_TO_QUOTE = re.compile(r"(?:^|\s)(?:y\s+|and\s+)?(?:en|in|a|to|contra|vs|versus|frente a|against)\s+", re.I)
+
+
+_REVERSED = re.compile(r"\b(?:al reves|a la inversa|invertido|inverso|the other way(?: round| around)?|reversed?|inverse)\b")
+
+
+def update_pair(last: str, text: str) -> str | None:
+    """A pair from the last one and a message that names one currency: "y en pesos mexicanos?"
+    after USD/JPY is USD/MXN (the currency it is asked in); "¿y la libra?" after EUR/USD is GBP/USD."""
+    if not isinstance(last, str) or "/" not in last:
+        return None
+    base, quote = last.upper().split("/", 1)
+    if _REVERSED.search(fold(text)):
+        return f"{quote}/{base}"
+    named = currencies(text)
+    if len(named) != 1:
+        return None
+    code = named[0]
+    if code in (base, quote):
+        return None
+    return f"{base}/{code}" if _TO_QUOTE.search(fold(text)) else f"{code}/{quote}"
+
+
+# "el dólar en Colombia", "y en México?": a country said after "en" / "de" means its currency
+_COUNTRY_CURRENCY = {
+    "colombia": "COP", "mexico": "MXN", "argentina": "ARS", "chile": "CLP", "peru": "PEN", "brasil": "BRL",
+    "brazil": "BRL", "españa": "EUR", "espana": "EUR", "spain": "EUR", "europa": "EUR", "europe": "EUR", "alemania": "EUR",
+    "francia": "EUR", "italia": "EUR", "japon": "JPY", "japan": "JPY", "estados unidos": "USD", "eeuu": "USD",
+    "ee uu": "USD", "usa": "USD", "united states": "USD", "canada": "CAD", "reino unido": "GBP", "inglaterra": "GBP",
+    "uk": "GBP", "suiza": "CHF", "switzerland": "CHF", "china": "CNY", "australia": "AUD", "suecia": "SEK",
+    "noruega": "NOK", "polonia": "PLN", "turquia": "TRY", "sudafrica": "ZAR", "corea": "KRW", "india": "INR",
+}
+_COUNTRY = re.compile(r"(?<![\wñ])(?:en|de|del|in|of|para)\s+(?:el\s+|la\s+|los\s+)?("
+                      + "|".join(sorted((re.escape(c) for c in _COUNTRY_CURRENCY), key=len, reverse=True)) + r")(?![\wñ])")
+
+
 def currencies(text: str) -> list[str]:
-    """The currencies a message names, by name or by code, in the order it names them."""
+    """The currencies a message names, by name or by code (or by a country: "en Colombia"), in the
+    order it names them."""
     found = phrases(text, _CURRENCY_NAMES)
+    found += [(m.start(1), _COUNTRY_CURRENCY[m.group(1)]) for m in _COUNTRY.finditer(fold(text))]
     found += [(m.start() + 1, m.group().upper()) for m in re.finditer(r"\b[A-Za-z]{3}\b", text)
               if m.group().upper() in _CURRENCY_CODES and (m.group().isupper() or m.group().lower() in ("usd", "eur", "gbp", "jpy"))]
     return list(dict.fromkeys(code for _, code in sorted(found)))
@@ -174,7 +216,8 @@ VOCABULARY = Vocabulary(
         ArgumentParser("crypto", frozenset({"symbol", "ticker", "coin", "crypto", "cripto", "criptomoneda", "asset"}),
                        parse_crypto, QUESTIONS["crypto"], strong=True),
         ArgumentParser("pair", frozenset({"pair", "currency_pair", "forex_pair", "par", "par_divisas"}),
-                       parse_pair, QUESTIONS["pair"], strong=True, hint=lambda text: bool(currencies(text))),
+                       parse_pair, QUESTIONS["pair"], strong=True, hint=lambda text: bool(currencies(text)),
+                       update=update_pair),
         ArgumentParser("quote_currency", frozenset({"quote_currency", "vs_currency"}), parse_quote_currency),
         ArgumentParser("trade_intent", frozenset({"trade_intent"}), parse_intent),
         # A glossary term named is evidence for explicar_concepto ("velas japonesas", "forex").
@@ -190,4 +233,4 @@ VOCABULARY = Vocabulary(
     },
 )
 
-__all__ = ["VOCABULARY", "currencies", "parse_crypto", "parse_intent", "parse_pair", "parse_quote_currency"]
+__all__ = ["VOCABULARY", "currencies", "parse_crypto", "parse_intent", "parse_pair", "parse_quote_currency", "update_pair"]
