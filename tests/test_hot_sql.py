@@ -75,3 +75,32 @@ async def test_sqlite_units_never_overlap(db):
         with pytest.raises(RuntimeError, match="must not overlap"):
             async with db.hot.unit():
                 pass
+
+
+@pytest.fixture
+def pg_url(database_factory):
+    if "postgresql" not in BACKENDS:
+        pytest.skip("PostgreSQL only (HILO_TEST_DATABASE_URL)")
+    url = database_factory("postgresql")
+    upgrade(url)
+    return url
+
+
+async def test_a_connection_past_the_pool_is_closed_when_it_comes_back(pg_url, caplog):
+    # pool_size 1: the inner connection is an overflow one; given back second, it finds the pool
+    # full and must be closed, which awaits the driver (it leaked its socket when that ran outside
+    # a greenlet: MissingGreenlet, and the event loop could not close at shutdown)
+    database = Database(pg_url, pool_size=1)
+    one = select(_THREADS.c.id).where(_THREADS.c.id == bindparam("t"))
+    try:
+        for _ in range(3):
+            async with database.hot.connection() as outer:
+                async with database.hot.connection() as inner:
+                    assert await inner.fetch(one, {"t": "none"}) == []
+                assert await outer.fetch(one, {"t": "none"}) == []
+            assert await database.hot.fetch(one, {"t": "none"}) == []
+        pool = database.engine.pool
+        assert pool.checkedout() == 0 and pool.overflow() <= 0
+        assert "MissingGreenlet" not in caplog.text and "Exception closing connection" not in caplog.text
+    finally:
+        await database.dispose()

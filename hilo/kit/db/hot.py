@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Insert, Select, Table, bindparam, func, insert, select, true
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.util import greenlet_spawn
 
 from hilo.kit.db import outage
 from hilo.kit.observe import tracing
@@ -172,7 +173,7 @@ class HotSQL:
             await self._lost(raw, exc)
             raise
         finally:
-            raw.close()
+            await _checkin(raw)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Unit]:
@@ -187,7 +188,7 @@ class HotSQL:
             await self._lost(raw, exc)
             raise
         finally:
-            raw.close()
+            await _checkin(raw)
 
     # ------------------------------------------------------------------ units of work
     @asynccontextmanager
@@ -227,14 +228,14 @@ class HotSQL:
                 try:
                     await conn.execute("ROLLBACK")
                 except Exception:  # e.g. cancelled mid-statement: the pool must not reuse it
-                    raw.invalidate()
+                    await greenlet_spawn(raw.invalidate)
                 raise
             await _pg_execute(conn, "COMMIT")
         except Exception as exc:
             await self._lost(raw, exc)
             raise
         finally:
-            raw.close()
+            await _checkin(raw)
 
     async def _checkout(self):
         try:
@@ -248,8 +249,16 @@ class HotSQL:
         if not outage.unavailable(exc):
             return
         if raw is not None:
-            raw.invalidate()
+            await greenlet_spawn(raw.invalidate)
         await self.engine.dispose(close=False)
+
+
+async def _checkin(raw: Any) -> None:
+    """Give a raw connection back to the pool, in a greenlet as SQLAlchemy's own async code does:
+    when the pool is full (past ``pool_size`` + ``max_overflow``) check-in *closes* the connection,
+    which awaits the driver, and a plain ``raw.close()`` then fails with ``MissingGreenlet`` and leaks
+    the socket (seen with 100 concurrent buyers on two servers: the loop could not close at shutdown)."""
+    await greenlet_spawn(raw.close)
 
 
 async def _pg_execute(conn: Any, sql: str) -> None:
