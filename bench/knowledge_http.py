@@ -28,10 +28,7 @@ import asyncio
 import datetime as dt
 import json
 import os
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,14 +45,9 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
 import knowledge_search as ks  # noqa: E402
+from shop import Hilo  # noqa: E402  (hilo serve as shipped, only the given HILO_* set)
 
 TARGET_P99_MS = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rows(corpus: list, store_id: str, at: int):
@@ -123,39 +115,6 @@ def load(url: str, corpus: list) -> tuple[str, float]:
     return store_id, time.perf_counter() - started
 
 
-class Hilo:
-    """``hilo serve`` (the console script) with only the database and data directory set."""
-
-    def __init__(self, tmp: Path, url: str):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HILO_")}
-        env.update({"HILO_DATABASE_URL": url, "HILO_DATA_DIR": str(tmp / "data"), "HILO_PACKS": "none"})
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp / "hilo.log"
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "hilo"), "serve", "--host", "127.0.0.1",
-                                      "--port", str(self.port)], env=env, cwd=tmp, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                if httpx.get(self.url + "/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError("hilo did not start: " + self.log_path.read_text(errors="replace")[-2000:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
-
-
 def summary(ms: list[float]) -> dict:
     a = np.array(ms)
     return {"n": len(ms), "p50_ms": round(float(np.percentile(a, 50)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2),
@@ -193,7 +152,7 @@ def main() -> None:
         store_id, load_s = load(url, corpus)
         report["insert_s"] = round(load_s, 1)
         print(f"{args.chunks} chunks in {len(corpus)} files written in {load_s:.1f} s", flush=True)
-        hilo = Hilo(tmp, url)
+        hilo = Hilo(tmp, url, HILO_PACKS="none")
         try:
             client = openai.OpenAI(base_url=hilo.url + "/v1", api_key="bench", max_retries=0, timeout=600)
             started = time.perf_counter()
